@@ -124,6 +124,12 @@ def _entry_id_text(entry_id: bytes | str) -> str:
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
+def _is_missing_group(error: ResponseError) -> bool:
+    # A pipeline wraps the server's message in its own text.
+    text = str(error)
+    return text.startswith("NOGROUP ") or "caused error: ('NOGROUP " in text or '("NOGROUP ' in text
+
+
 def _error_text(error: BaseException | str) -> str:
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return text[:MAX_ERROR_TEXT]
@@ -243,8 +249,8 @@ class RedisQueue(Queue[T]):
         self._retry_wait_ms = -1  # ms until the next retry is due, as of `_retry_wait_at`
         self._retry_wait_at = 0.0
         self._waiting_estimate = 0
-        self._puts = 0
-        self._puts_at_estimate = 0
+        self._added = 0
+        self._added_at_estimate = 0
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -417,7 +423,7 @@ class RedisQueue(Queue[T]):
                 await asyncio.sleep(delay)
                 continue
             except ResponseError as exc:
-                if not str(exc).startswith("NOGROUP") or group_repairs >= MAX_GROUP_REPAIRS:
+                if not _is_missing_group(exc) or group_repairs >= MAX_GROUP_REPAIRS:
                     raise
                 group_repairs += 1
                 logger.warning(
@@ -484,7 +490,7 @@ class RedisQueue(Queue[T]):
                 await pipe.execute()
 
         await self._retrying("put", add, self._retry_timeout)
-        self._puts += len(fields)
+        self._added += len(fields)
 
     def _entry_fields(self, item: T) -> dict[bytes, bytes]:
         return {b"d": self._encode(item), b"e": self._serializer.encode(), b"a": b"0"}
@@ -566,7 +572,7 @@ class RedisQueue(Queue[T]):
             elapsed_ms = int((loop.time() - self._retry_wait_at) * 1000)
             block_ms = max(1, min(block_ms, self._retry_wait_ms - elapsed_ms))
 
-        puts_before = self._puts
+        added_before = self._added
         async with self._redis.pipeline(transaction=False) as pipe:
             await self._move_script(
                 keys=[self._delayed_key, self._stream], args=[MOVE_BATCH, self._group], client=pipe
@@ -580,7 +586,7 @@ class RedisQueue(Queue[T]):
         self._retry_wait_ms = int(wait_ms)
         self._retry_wait_at = loop.time()
         self._waiting_estimate = max(0, int(undelivered) - len(entries)) + int(delayed)
-        self._puts_at_estimate = puts_before
+        self._added_at_estimate = added_before
         return await self._deliveries(entries)
 
     async def _reclaim_idle(self, max_items: int) -> list[Delivery[T]]:
@@ -722,6 +728,7 @@ class RedisQueue(Queue[T]):
             self._retry_timeout,
         )
         self._in_flight.discard(receipt.entry_id)
+        self._added += 1
 
         # Wake this client's receivers in time for the retry.
         loop = asyncio.get_running_loop()
@@ -813,14 +820,15 @@ class RedisQueue(Queue[T]):
         The figure is the number of stream entries not yet delivered to the
         group plus retries waiting for their due time, both as read by this
         client's latest receive pass (minus the entries that pass took), plus
-        the items this client put since that pass started. It does no network
+        the items this client put or scheduled with `nack` since that pass
+        started. It does no network
         I/O, so it lags behind other clients: it does not see their puts until
         the next pass, and entries held by a dead consumer are not counted
         until they are reclaimed. Deliveries in flight are not counted. While
         receivers of this client wait on an empty stream with no retries
         scheduled, it reads 0.
         """
-        return self._waiting_estimate + self._puts - self._puts_at_estimate
+        return self._waiting_estimate + self._added - self._added_at_estimate
 
     async def close(self, num_waiters: int = 1) -> None:
         """Reject further puts and receives on this client and wake its receivers.
