@@ -24,7 +24,7 @@ class QueueClosedError(Exception):
 
 @dataclasses.dataclass(eq=False, slots=True)
 class Delivery(Generic[T]):
-    """One item handed to a consumer, with what the queue knows about it.
+    """One item handed to a consumer, with the state that the queue stores for it.
 
     Attributes:
         item: The value that was put.
@@ -88,7 +88,7 @@ class Queue(ABC, Generic[T]):
         """Whether `close` has been called."""
 
     # The delivery step. The defaults delegate to `get` and do nothing on
-    # acknowledgement, which is right for a queue that forgets an item as
+    # acknowledgement, which is right for a queue that drops an item as
     # soon as it is taken.
 
     async def receive(self) -> Delivery[T]:

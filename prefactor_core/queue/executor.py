@@ -195,7 +195,11 @@ class TaskExecutor(Generic[T]):
         self._retried = 0
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "running" if self._workers else "idle"
+        state = "idle"
+        if self._stopped:
+            state = "stopped"
+        elif self._workers:
+            state = "running"
         return (
             f"<TaskExecutor {self._name!r} {state} mode={self._mode} "
             f"workers={self._num_workers} in_flight={len(self._in_flight)}>"
@@ -233,10 +237,10 @@ class TaskExecutor(Generic[T]):
         Raises:
             RuntimeError: No event loop is running, or the executor was stopped.
         """
+        if self._stopped or self._stopping:
+            raise RuntimeError(f"{self!r} was stopped; create a new TaskExecutor")
         if self._workers:
             return
-        if self._stopped:
-            raise RuntimeError(f"{self!r} was stopped; create a new TaskExecutor")
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._runner.start()
@@ -365,8 +369,8 @@ class TaskExecutor(Generic[T]):
                     self._waiters.remove(waiter)
 
     def _state_changed(self) -> None:
-        # Wake every waiter; each re-checks its own condition. Nothing runs
-        # when nobody waits, which keeps the per-item cost at one check.
+        # Wake every waiter, and each re-checks its own condition. Callers skip
+        # this when the waiter list is empty, so the per-item cost is one check.
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
