@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -24,6 +25,16 @@ def exit_once(item: tuple[str, int]) -> int:
     if value == 0 and not marker.exists():
         marker.touch()
         os._exit(7)
+    return value
+
+
+def kill_once(item: tuple[str, int]) -> int:
+    """Kill the worker process with SIGKILL the first time it receives item 0."""
+    marker_dir, value = item
+    marker = Path(marker_dir) / f"killed-{value}"
+    if value == 0 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
     return value
 
 

@@ -133,6 +133,17 @@ async def test_process_crash_is_retried(tmp_path: Path) -> None:
     assert stats.retried >= 1
 
 
+@pytest.mark.timeout(60)
+async def test_process_sigkill_is_retried(tmp_path: Path) -> None:
+    items = [(str(tmp_path), value) for value in range(10)]
+
+    successes, failures, _ = await run_items(items, handlers.kill_once, mode="process")
+
+    assert failures == {}
+    assert sorted(successes.values()) == list(range(10))
+    assert (tmp_path / "killed-0").exists()
+
+
 async def test_process_crash_counts_as_attempt(tmp_path: Path) -> None:
     items = [(str(tmp_path), 0)]
 

@@ -91,6 +91,7 @@ class _Child:
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any) -> None:
         self.process = process
         self.conn: multiprocessing.connection.Connection = conn
+        self.replied = False
 
     @property
     def name(self) -> str:
@@ -185,6 +186,7 @@ class ProcessRunner(Runner):
                 assert self._time_limit is not None
                 timer = loop.call_later(self._time_limit, self._kill_overrun, child, reply)
                 return
+            child.replied = True
             reply.set_result(message)
 
         def on_exit() -> None:
@@ -232,9 +234,15 @@ class ProcessRunner(Runner):
             how,
             count,
         )
-        error = WorkerCrashedError(
-            f"worker process {child.name} died ({how}) while running this item"
-        )
+        message = f"worker process {child.name} died ({how}) while running this item"
+        if not child.replied:
+            # A child that dies before its first reply often failed to start:
+            # "spawn" and "forkserver" import the main module again in it.
+            message += (
+                "; it had not finished any work yet, so if it failed at start-up, check that "
+                "the main script guards its entry point with if __name__ == '__main__':"
+            )
+        error = WorkerCrashedError(message)
         error.__cause__ = cause
         return error
 
