@@ -48,6 +48,11 @@ class Queue(ABC, Generic[T]):
     `nack` or `dead_letter` for every delivery that `receive` returned.
     """
 
+    #: Largest batch that an executor in mode "async" takes per `receive_batch`.
+    #: Queues whose every receive is a network round trip raise it; the
+    #: executor still shares a short queue among its workers.
+    preferred_batch: int = 1
+
     @abstractmethod
     async def put(self, item: T) -> None:
         """Add an item and return without waiting for a worker to take it.

@@ -166,6 +166,9 @@ class TaskExecutor(Generic[T]):
         self._time_limit = time_limit
         self._name = name
         self._runner = self._make_runner(mp_context)
+        self._max_batch = self._runner.max_batch
+        if self._mode == "async" and time_limit is None:
+            self._max_batch = max(1, queue.preferred_batch)
 
         # Skip awaiting the no-op acknowledgement of in-memory queues per item.
         self._queue_acks = type(queue).ack is not Queue.ack
@@ -381,7 +384,7 @@ class TaskExecutor(Generic[T]):
     async def _work(self, index: int) -> None:
         worker = f"{self._name}-{index}"
         receive_error_delay = _RECEIVE_ERROR_DELAY
-        single = self._runner.max_batch == 1
+        single = self._max_batch == 1
         receive = self._queue.receive
         try:
             while True:
@@ -419,7 +422,7 @@ class TaskExecutor(Generic[T]):
     async def _receive_batch(self) -> list[Delivery[T]]:
         # Share a short queue among the workers instead of giving it all to one.
         share = self._queue.size() // self._num_workers
-        return await self._queue.receive_batch(max(1, min(self._runner.max_batch, share)))
+        return await self._queue.receive_batch(max(1, min(self._max_batch, share)))
 
     async def _run_one(self, delivery: Delivery[T]) -> None:
         handler = self._inline_handler
