@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 import redis
-from redis_support import SHARED_REDIS_URL, RedisServer, WorkerProcess, wait_until_async
 
 from prefactor_core.queue import QueueClosedError, RedisQueue, RedisUnavailableError
 from prefactor_core.queue.redis_queue import redact_url
+from tests.redis_support import SHARED_REDIS_URL, RedisServer, WorkerProcess, wait_until_async
 
 PASSWORD = "s3cret-Pa55word"
 

@@ -1,19 +1,59 @@
-"""Queues that `TaskExecutor` consumes: the contract and its implementations.
+"""Queues and an executor that move work between threads, coroutines and processes.
 
-`RedisQueue` is imported on first use, so this package imports without
-redis-py; install the `redis` extra to use it.
+- `Queue` is the contract that every queue implements, and `QueueClosedError`
+  what it raises once closed.
+- `InMemoryQueue` keeps items in this process; coroutines use its async
+  methods and threads its `sync_q` face.
+- `RedisQueue` keeps items in a Redis stream that processes on several
+  machines share. It is imported on first use, so this package imports
+  without redis-py; install the `redis` extra to use it.
+- `TaskExecutor` runs a handler on each item with a pool of workers, in one
+  of three modes (event loop, threads, processes), with retries and a
+  `stop()` that ends every accepted item.
+
+The submodules: `base` (the contract), `memory` (the in-memory queue),
+`executor`, `retry` (the backoff policy), `runners` (one per mode), `stats`
+and `errors`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prefactor_core.queue.base import Delivery, Queue, QueueClosedError
+from .base import Delivery, Queue, QueueClosedError
+from .errors import (
+    AttemptTimeoutError,
+    ExecutorStopTimeout,
+    ItemNotPicklableError,
+    RemoteTraceback,
+    WorkerCrashedError,
+)
+from .executor import TaskExecutor, current_delivery
+from .memory import InMemoryQueue, SyncQueueFace
+from .retry import RetryPolicy
+from .stats import ExecutorStatistics
 
 if TYPE_CHECKING:
-    from prefactor_core.queue.redis_queue import RedisQueue, RedisUnavailableError
+    from .redis_queue import RedisQueue, RedisUnavailableError
 
-__all__ = ["Delivery", "Queue", "QueueClosedError", "RedisQueue", "RedisUnavailableError"]
+__all__ = [
+    "AttemptTimeoutError",
+    "Delivery",
+    "ExecutorStatistics",
+    "ExecutorStopTimeout",
+    "InMemoryQueue",
+    "ItemNotPicklableError",
+    "Queue",
+    "QueueClosedError",
+    "RedisQueue",
+    "RedisUnavailableError",
+    "RemoteTraceback",
+    "RetryPolicy",
+    "SyncQueueFace",
+    "TaskExecutor",
+    "WorkerCrashedError",
+    "current_delivery",
+]
 
 _REDIS_NAMES = frozenset({"RedisQueue", "RedisUnavailableError"})
 
@@ -22,7 +62,11 @@ def __getattr__(name: str) -> Any:
     # Import the Redis engine only when it is asked for, because it needs
     # the optional redis-py package.
     if name in _REDIS_NAMES:
-        from prefactor_core.queue import redis_queue
-
+        try:
+            from . import redis_queue
+        except ImportError as exc:
+            raise ImportError(
+                f"{name} needs redis-py, which is missing: pip install 'prefactor-core[redis]'"
+            ) from exc
         return getattr(redis_queue, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
