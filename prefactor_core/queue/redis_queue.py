@@ -21,6 +21,8 @@ two keys run as Lua scripts (see `redis_scripts`) and are atomic.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import dataclasses
 import json
 import logging
@@ -62,6 +64,7 @@ DEFAULT_POLL_INTERVAL = 1.0  # seconds a receiver blocks in XREADGROUP before lo
 RECONNECT_DELAY_MIN = 0.05  # seconds before the first reconnection attempt
 RECONNECT_DELAY_MAX = 5.0  # seconds between attempts once the backoff has grown
 MAX_CLAIM_INTERVAL = 5.0  # seconds between two XAUTOCLAIM scans at most
+PREFERRED_BATCH = 100  # deliveries per receive that TaskExecutor asks for in async mode
 MAX_GROUP_REPAIRS = 3  # times one call recreates a missing consumer group before raising
 MOVE_BATCH = 1000  # due retries moved back to the stream per receive pass at most
 MAX_ERROR_TEXT = 4000  # characters of error text kept in a dead-letter entry
@@ -124,6 +127,11 @@ def _entry_id_text(entry_id: bytes | str) -> str:
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
+def _parse_entry_id(entry_id: bytes | str) -> tuple[int, int]:
+    milliseconds, _, sequence = _entry_id_text(entry_id).partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
 def _is_missing_group(error: ResponseError) -> bool:
     # A pipeline wraps the server's message in its own text.
     text = str(error)
@@ -165,6 +173,10 @@ class RedisQueue(Queue[T]):
     Use one instance from one event loop. Redis Cluster is not supported,
     because the scripts touch the stream and its sorted set in one call.
     """
+
+    #: Deliveries per XREADGROUP when the executor runs coroutine handlers;
+    #: each receive is a network round trip, so larger batches pay it less often.
+    preferred_batch = PREFERRED_BATCH
 
     def __init__(
         self,
@@ -244,13 +256,20 @@ class RedisQueue(Queue[T]):
         self._group_ready = False
         self._in_flight: set[bytes] = set()
         self._lease_task: asyncio.Task[None] | None = None
+        self._receive_tasks: set[asyncio.Future[list[Delivery[T]]]] = set()
         self._claim_cursor = b"0-0"
         self._next_claim_at = 0.0
         self._retry_wait_ms = -1  # ms until the next retry is due, as of `_retry_wait_at`
         self._retry_wait_at = 0.0
+        # The figures behind size(), as counted by the latest MOVE_DUE run
+        # (server time in microseconds), and this client's puts and nacks
+        # that the count may not include yet.
         self._waiting_estimate = 0
-        self._added = 0
-        self._added_at_estimate = 0
+        self._estimate_known = False
+        self._estimate_time_us = 0
+        self._unseen_puts: collections.deque[tuple[int, int]] = collections.deque()
+        self._unseen_nacks: collections.deque[int] = collections.deque()
+        self._receiving = 0  # receive_batch calls under way
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -402,6 +421,8 @@ class RedisQueue(Queue[T]):
             except AuthenticationError:
                 raise
             except _RETRYABLE_ERRORS as exc:
+                if operation == "receive" and self._closed:
+                    raise QueueClosedError(f"receive on closed {self!r}") from exc
                 attempt += 1
                 delay = min(RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN * 2 ** (attempt - 1))
                 elapsed = loop.time() - started
@@ -483,14 +504,15 @@ class RedisQueue(Queue[T]):
         if not fields:
             return
 
-        async def add() -> None:
+        async def add() -> list[bytes]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for entry in fields:
                     pipe.xadd(self._stream, entry)  # type: ignore[arg-type]
-                await pipe.execute()
+                entry_ids: list[bytes] = await pipe.execute()
+                return entry_ids
 
-        await self._retrying("put", add, self._retry_timeout)
-        self._added += len(fields)
+        entry_ids = await self._retrying("put", add, self._retry_timeout)
+        self._unseen_puts.extend(_parse_entry_id(entry_id) for entry_id in entry_ids)
 
     def _entry_fields(self, item: T) -> dict[bytes, bytes]:
         return {b"d": self._encode(item), b"e": self._serializer.encode(), b"a": b"0"}
@@ -530,12 +552,23 @@ class RedisQueue(Queue[T]):
         if max_items < 1:
             raise ValueError(f"max_items must be >= 1, got {max_items}")
         closed = self._closed_signal()
+        self._receiving += 1
+        try:
+            return await self._receive_until_closed(max_items, closed)
+        finally:
+            self._receiving -= 1
+
+    async def _receive_until_closed(
+        self, max_items: int, closed: asyncio.Future[None]
+    ) -> list[Delivery[T]]:
         while True:
             if self._closed:
                 raise QueueClosedError(f"receive on closed {self!r}")
             task = asyncio.ensure_future(
                 self._retrying("receive", lambda: self._receive_pass(max_items), None)
             )
+            self._receive_tasks.add(task)
+            task.add_done_callback(self._receive_tasks.discard)
             try:
                 await asyncio.wait((task, closed), return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -544,7 +577,10 @@ class RedisQueue(Queue[T]):
                     # read stay pending and are reclaimed after the
                     # visibility timeout.
                     task.cancel()
-            if not task.done() or task.cancelled():
+            if not task.done():
+                # Let the cancelled read release its connection before aclose.
+                await asyncio.wait((task,))
+            if task.cancelled():
                 raise QueueClosedError(f"receive on closed {self!r}")
             batch = task.result()
             if batch:
@@ -568,26 +604,44 @@ class RedisQueue(Queue[T]):
                 return claimed
 
         block_ms = self._poll_ms
-        if self._retry_wait_ms >= 0:
+        if not self._estimate_known:
+            # Read the figures for size() at once instead of after a full block.
+            block_ms = 1
+        elif self._retry_wait_ms >= 0:
             elapsed_ms = int((loop.time() - self._retry_wait_at) * 1000)
             block_ms = max(1, min(block_ms, self._retry_wait_ms - elapsed_ms))
 
-        added_before = self._added
+        # MOVE_DUE runs after the read, so the figures it returns already
+        # exclude the entries that this read took. Retries it moves are read
+        # by the next pass.
         async with self._redis.pipeline(transaction=False) as pipe:
-            await self._move_script(
-                keys=[self._delayed_key, self._stream], args=[MOVE_BATCH, self._group], client=pipe
-            )
             pipe.xreadgroup(
                 self._group, self._consumer, {self._stream: ">"}, count=max_items, block=block_ms
             )
-            (_moved, wait_ms, undelivered, delayed), reply = await pipe.execute()
+            await self._move_script(
+                keys=[self._delayed_key, self._stream], args=[MOVE_BATCH, self._group], client=pipe
+            )
+            reply, figures = await pipe.execute()
 
-        entries = reply[0][1] if reply else []
-        self._retry_wait_ms = int(wait_ms)
+        self._retry_wait_ms = int(figures[1])
         self._retry_wait_at = loop.time()
-        self._waiting_estimate = max(0, int(undelivered) - len(entries)) + int(delayed)
-        self._added_at_estimate = added_before
+        self._update_estimate(figures)
+        entries = reply[0][1] if reply else []
         return await self._deliveries(entries)
+
+    def _update_estimate(self, figures: list[Any]) -> None:
+        _moved, _wait_ms, undelivered, delayed, last_id, now_us = figures
+        if now_us < self._estimate_time_us:
+            return  # a newer pass has already counted
+        self._estimate_time_us = now_us
+        self._waiting_estimate = int(undelivered) + int(delayed)
+        self._estimate_known = True
+
+        last = _parse_entry_id(last_id)
+        while self._unseen_puts and self._unseen_puts[0] <= last:
+            self._unseen_puts.popleft()
+        while self._unseen_nacks and self._unseen_nacks[0] <= now_us:
+            self._unseen_nacks.popleft()
 
     async def _reclaim_idle(self, max_items: int) -> list[Delivery[T]]:
         loop = asyncio.get_running_loop()
@@ -719,7 +773,7 @@ class RedisQueue(Queue[T]):
             [uuid.uuid4().hex.encode(), str(attempts).encode(), receipt.encoding, receipt.payload]
         )
         delay_ms = int(delay * 1000)
-        await self._retrying(
+        scheduled_us = await self._retrying(
             "nack",
             lambda: self._nack_script(
                 keys=[self._stream, self._delayed_key],
@@ -728,7 +782,7 @@ class RedisQueue(Queue[T]):
             self._retry_timeout,
         )
         self._in_flight.discard(receipt.entry_id)
-        self._added += 1
+        bisect.insort(self._unseen_nacks, int(scheduled_us))
 
         # Wake this client's receivers in time for the retry.
         loop = asyncio.get_running_loop()
@@ -826,9 +880,13 @@ class RedisQueue(Queue[T]):
         the next pass, and entries held by a dead consumer are not counted
         until they are reclaimed. Deliveries in flight are not counted. While
         receivers of this client wait on an empty stream with no retries
-        scheduled, it reads 0.
+        scheduled, it reads 0. While the first receive pass of this client is
+        under way, it reads at least 1, because the backlog is not known yet.
         """
-        return self._waiting_estimate + self._added - self._added_at_estimate
+        size = self._waiting_estimate + len(self._unseen_puts) + len(self._unseen_nacks)
+        if not self._estimate_known and self._receiving:
+            return max(1, size)
+        return size
 
     async def close(self, num_waiters: int = 1) -> None:
         """Reject further puts and receives on this client and wake its receivers.
@@ -861,6 +919,10 @@ class RedisQueue(Queue[T]):
         self._released = True
         if self._lease_task is not None:
             self._lease_task.cancel()
+        for task in list(self._receive_tasks):
+            task.cancel()
+        if self._receive_tasks:
+            await asyncio.wait(list(self._receive_tasks))
         if self._in_flight:
             logger.warning(
                 "released %r with %d deliveries in flight; they are redelivered after %.1f s",

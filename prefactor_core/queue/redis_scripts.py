@@ -20,7 +20,8 @@ __all__ = ["ACK", "DEAD_LETTER", "KEEP_LEASES", "MOVE_DUE", "NACK", "REMOVE_CONS
 # The server's clock in milliseconds, shared by the scripts that need it.
 _NOW_MS = """
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now_us = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now = math.floor(now_us / 1000)
 """
 
 # KEYS: stream. ARGV: group, entry id.
@@ -34,14 +35,15 @@ return 1
 """
 
 # KEYS: stream, delayed set. ARGV: group, entry id, delay in ms, member.
-# Schedules the retry first and only then acknowledges the entry.
+# Schedules the retry first and only then acknowledges the entry. Returns the
+# server time in microseconds, which orders the retry against MOVE_DUE's count.
 NACK = (
     _NOW_MS
     + """
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4])
 pcall(redis.call, 'XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-return 1
+return now_us
 """
 )
 
@@ -55,10 +57,11 @@ return 1
 """
 
 # KEYS: delayed set, stream. ARGV: max entries to move, group.
-# Moves retries that are due back to the stream, then returns
-# {moved, ms until the next retry is due or -1, undelivered entries, retries
-# still waiting}. Undelivered entries are counted as XLEN minus the group's
-# pending entries, which holds because acknowledged entries are deleted.
+# Moves retries that are due back to the stream, then returns {moved, ms until
+# the next retry is due or -1, undelivered entries, retries still waiting, the
+# stream's last generated id, server time in microseconds}. Undelivered entries
+# are counted as XLEN minus the group's pending entries, which holds because
+# acknowledged entries are deleted.
 MOVE_DUE = (
     _NOW_MS
     + """
@@ -91,7 +94,16 @@ end
 if undelivered < 0 then
   undelivered = 0
 end
-return {#due, wait, undelivered, redis.call('ZCARD', KEYS[1])}
+local last_id = '0-0'
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[2])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      last_id = info[i + 1]
+    end
+  end
+end
+return {#due, wait, undelivered, redis.call('ZCARD', KEYS[1]), last_id, now_us}
 """
 )
 
