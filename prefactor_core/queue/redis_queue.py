@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
 import dataclasses
 import json
 import logging
@@ -267,8 +266,10 @@ class RedisQueue(Queue[T]):
         self._waiting_estimate = 0
         self._estimate_known = False
         self._estimate_time_us = 0
-        self._unseen_puts: collections.deque[tuple[int, int]] = collections.deque()
-        self._unseen_nacks: collections.deque[int] = collections.deque()
+        self._counted_last_id = (0, 0)
+        # Both lists are sorted, so the counted ones form a prefix.
+        self._unseen_puts: list[tuple[int, int]] = []
+        self._unseen_nacks: list[int] = []
         self._receiving = 0  # receive_batch calls under way
 
     @classmethod
@@ -512,7 +513,11 @@ class RedisQueue(Queue[T]):
                 return entry_ids
 
         entry_ids = await self._retrying("put", add, self._retry_timeout)
-        self._unseen_puts.extend(_parse_entry_id(entry_id) for entry_id in entry_ids)
+        # A receive pass may have counted these entries while this call
+        # waited for the reply.
+        for entry_id in map(_parse_entry_id, entry_ids):
+            if entry_id > self._counted_last_id:
+                bisect.insort(self._unseen_puts, entry_id)
 
     def _entry_fields(self, item: T) -> dict[bytes, bytes]:
         return {b"d": self._encode(item), b"e": self._serializer.encode(), b"a": b"0"}
@@ -638,10 +643,9 @@ class RedisQueue(Queue[T]):
         self._estimate_known = True
 
         last = _parse_entry_id(last_id)
-        while self._unseen_puts and self._unseen_puts[0] <= last:
-            self._unseen_puts.popleft()
-        while self._unseen_nacks and self._unseen_nacks[0] <= now_us:
-            self._unseen_nacks.popleft()
+        self._counted_last_id = max(self._counted_last_id, last)
+        del self._unseen_puts[: bisect.bisect_right(self._unseen_puts, last)]
+        del self._unseen_nacks[: bisect.bisect_right(self._unseen_nacks, now_us)]
 
     async def _reclaim_idle(self, max_items: int) -> list[Delivery[T]]:
         loop = asyncio.get_running_loop()
@@ -782,7 +786,8 @@ class RedisQueue(Queue[T]):
             self._retry_timeout,
         )
         self._in_flight.discard(receipt.entry_id)
-        bisect.insort(self._unseen_nacks, int(scheduled_us))
+        if scheduled_us > self._estimate_time_us:
+            bisect.insort(self._unseen_nacks, int(scheduled_us))
 
         # Wake this client's receivers in time for the retry.
         loop = asyncio.get_running_loop()
