@@ -20,11 +20,11 @@ BURST_CHECK_INTERVAL = 0.02  # seconds between two checks for an empty queue
 
 
 def noop(*args: Any, **kwargs: Any) -> None:
-    """The rq job: does nothing."""
+    """Do nothing: the rq job."""
 
 
 async def noop_async(*args: Any, **kwargs: Any) -> None:
-    """The arq job and the prefactor-core handler: does nothing."""
+    """Do nothing: the arq job and the prefactor-core handler."""
 
 
 def mark_ready(ready_file: str) -> None:
@@ -38,7 +38,7 @@ async def run_prefactor(url: str, stream: str, ready_file: str) -> None:
         executor = TaskExecutor(queue, noop_async, num_workers=PREFACTOR_WORKERS, mode="async")
         mark_ready(ready_file)
         async with executor:
-            # Burst mode: stop once nothing is in flight and the stream holds
+            # Burst mode: stop once nothing is in flight and the stream contains
             # nothing undelivered. This polls instead of calling drain(),
             # because drain() re-reads size() only when a worker of this
             # process changes state, and here the other process may take the

@@ -1,8 +1,8 @@
 """Workload: end-to-end items per second of RedisQueue against arq and rq.
 
 Each system gets the same Redis server, a no-op handler and 2 worker
-processes. The items are put first with each library's own enqueue call;
-the clock then runs from the moment the first worker is ready to take items
+processes. The items are put first with each library's own enqueue call.
+Then the clock runs from the moment the first worker is ready to take items
 until the last worker process has exited after the queue ran empty (burst
 mode). The XADD rate that ``redis-benchmark`` measures on the same server is
 the ceiling. `run` returns the figures and their ratios; running the module
@@ -36,7 +36,7 @@ import redis
 WORKER_SCRIPT = Path(__file__).with_name("redis_bench_worker.py")
 NUM_PROCESSES = 2
 # Items per system, sized so that each run takes a few seconds on a 2-core
-# machine; the forking rq worker starts one process per job and gets fewer.
+# machine. The forking rq worker starts one process per job, so it gets fewer.
 DEFAULT_ITEMS = {"prefactor": 20_000, "arq": 5_000, "rq-simple": 3_000, "rq": 500}
 ENQUEUE_CHUNK = 500  # items per enqueue round trip or gather
 RUN_TIMEOUT = 300.0  # seconds one system may take before the run is abandoned

@@ -18,7 +18,7 @@ import redis
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 WORKER_SCRIPT = Path(__file__).with_name("redis_worker.py")
-SERVER_START_TIMEOUT = 10.0  # seconds for a private redis-server to answer PING
+SERVER_START_TIMEOUT = 10.0  # seconds for a private redis-server to reply to PING
 
 
 def free_port() -> int:
@@ -40,7 +40,7 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it replies to PING."""
         if self.password is not None:
             extra_args = ("--requirepass", self.password, *self.extra_args)
         else:

@@ -212,7 +212,7 @@ async def test_lease_renewal_keeps_slow_item(stream_name: str, inspect: redis.Re
         held = await slow.receive()
 
         async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as other:
-            # Three visibility timeouts pass while `slow` holds the item.
+            # Three visibility timeouts pass while `slow` keeps the item.
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(other.receive(), 1.8)
             await slow.ack(held)
@@ -275,6 +275,12 @@ async def test_password_absent_from_logs(tmp_path: Path, caplog: pytest.LogCaptu
         await queue.put("private")
         delivery = await queue.receive()
         await queue.ack(delivery)
+
+        wrong_url = url.replace(PASSWORD, "wrong-" + PASSWORD)
+        async with RedisQueue.from_url(wrong_url) as rejected:
+            with pytest.raises(redis.exceptions.AuthenticationError) as auth_error:
+                await asyncio.wait_for(rejected.put("unauthorized"), 5)
+        assert PASSWORD not in str(auth_error.value)
 
         server.kill()
         with pytest.raises(RedisUnavailableError) as raised:

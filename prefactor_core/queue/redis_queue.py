@@ -63,7 +63,7 @@ DEFAULT_POLL_INTERVAL = 1.0  # seconds a receiver blocks in XREADGROUP before lo
 RECONNECT_DELAY_MIN = 0.05  # seconds before the first reconnection attempt
 RECONNECT_DELAY_MAX = 5.0  # seconds between attempts once the backoff has grown
 MAX_CLAIM_INTERVAL = 5.0  # seconds between two XAUTOCLAIM scans at most
-PREFERRED_BATCH = 100  # deliveries per receive that TaskExecutor asks for in async mode
+PREFERRED_BATCH = 100  # max deliveries per receive_batch call of TaskExecutor in async mode
 MAX_GROUP_REPAIRS = 3  # times one call recreates a missing consumer group before raising
 MOVE_BATCH = 1000  # due retries moved back to the stream per receive pass at most
 MAX_ERROR_TEXT = 4000  # characters of error text kept in a dead-letter entry
@@ -100,7 +100,7 @@ class RedisUnavailableError(ConnectionError):
 
 @dataclasses.dataclass(frozen=True)
 class _Receipt:
-    """What `RedisQueue` needs to end one delivery: the entry and its raw payload."""
+    """Handle for ending one delivery: the entry id and the raw payload to retry or dead-letter."""
 
     queue_id: int
     entry_id: bytes
@@ -196,7 +196,7 @@ class RedisQueue(Queue[T]):
 
         Args:
             url: Redis URL, as redis-py's ``from_url`` reads it.
-            stream: Name of the stream that holds the items.
+            stream: Name of the stream that contains the items.
             group: Consumer group shared by all workers of this stream.
             consumer: This client's consumer name, unique within the group.
                 Defaults to host name, process id and a random suffix.
@@ -316,17 +316,17 @@ class RedisQueue(Queue[T]):
 
     @property
     def stream(self) -> str:
-        """Name of the stream that holds the items."""
+        """Name of the stream that contains the items."""
         return self._stream
 
     @property
     def dead_letter_stream(self) -> str:
-        """Name of the stream that holds dead letters."""
+        """Name of the stream that contains the dead letters."""
         return self._dead_stream
 
     @property
     def delayed_key(self) -> str:
-        """Name of the sorted set that holds scheduled retries."""
+        """Name of the sorted set that contains the scheduled retries."""
         return self._delayed_key
 
     @property
@@ -362,7 +362,7 @@ class RedisQueue(Queue[T]):
         """Return item, attempts, payload and encoding of an entry.
 
         Raises:
-            ValueError: The entry is malformed; the message says why.
+            ValueError: The entry is malformed. The message names the fault.
         """
         payload = fields.get(b"d")
         if payload is None:
@@ -809,7 +809,7 @@ class RedisQueue(Queue[T]):
     async def dead_letter(self, delivery: Delivery[T], error: BaseException) -> None:
         """Move the item to the dead-letter stream and acknowledge its entry.
 
-        The dead-letter entry holds the payload (``d``), its encoding
+        The dead-letter entry contains the payload (``d``), its encoding
         (``e``), ``error`` (type and message), ``attempts`` (attempts made,
         the failed last one included), the original ``entry_id``, ``stream``
         and ``consumer``. Writing it and acknowledging is one atomic step.
@@ -876,17 +876,19 @@ class RedisQueue(Queue[T]):
     def size(self) -> int:
         """Return this client's estimate of the items waiting to be received.
 
-        The figure is the number of stream entries not yet delivered to the
-        group plus retries waiting for their due time, both as read by this
-        client's latest receive pass (minus the entries that pass took), plus
-        the items this client put or scheduled with `nack` since that pass
-        started. It does no network
-        I/O, so it lags behind other clients: it does not see their puts until
-        the next pass, and entries held by a dead consumer are not counted
-        until they are reclaimed. Deliveries in flight are not counted. While
-        receivers of this client wait on an empty stream with no retries
-        scheduled, it reads 0. While the first receive pass of this client is
-        under way, it reads at least 1, because the backlog is not known yet.
+        The estimate adds up three counts. The first is the stream entries
+        not yet delivered to the group plus the retries waiting for their due
+        time, as counted right after this client's latest receive pass. The
+        second is the items this client put after that count, and the third
+        the retries it scheduled with `nack` after it.
+
+        It does no network I/O, so it lags behind other clients: their puts
+        show up after this client's next receive pass, and entries held by a
+        dead consumer are not counted until they are reclaimed. Deliveries in
+        flight are not counted. While receivers of this client wait on an
+        empty stream with no retries scheduled, it reads 0. While the first
+        receive pass of this client is under way, it reads at least 1,
+        because the backlog is not known yet.
         """
         size = self._waiting_estimate + len(self._unseen_puts) + len(self._unseen_nacks)
         if not self._estimate_known and self._receiving:

@@ -25,7 +25,7 @@ local now = math.floor(now_us / 1000)
 """
 
 # KEYS: stream. ARGV: group, entry id.
-# Acknowledges the entry and deletes it, so the stream only holds entries that
+# Acknowledges the entry and deletes it, so the stream only contains entries that
 # are waiting or being handled. XACK fails when the group is gone (the server
 # restarted without persistence); the entry is then already lost to the group.
 ACK = """
@@ -60,7 +60,7 @@ return 1
 # Moves retries that are due back to the stream, then returns {moved, ms until
 # the next retry is due or -1, undelivered entries, retries still waiting, the
 # stream's last generated id, server time in microseconds}. Undelivered entries
-# are counted as XLEN minus the group's pending entries, which holds because
+# are counted as XLEN minus the group's pending entries, which is exact because
 # acknowledged entries are deleted.
 MOVE_DUE = (
     _NOW_MS
