@@ -104,6 +104,17 @@ class Queue(ABC, Generic[T]):
         """
         return Delivery(await self.get())
 
+    def receive_nowait(self) -> Delivery[T] | None:
+        """Take the next delivery if one is ready at once, else return None.
+
+        Executors try it before awaiting `receive`, which saves a coroutine
+        per item under load. The default always returns None.
+
+        Raises:
+            QueueClosedError: The queue is closed and empty.
+        """
+        return None
+
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take between 1 and `max_items` deliveries, waiting only for the first.
 

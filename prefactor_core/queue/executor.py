@@ -386,16 +386,25 @@ class TaskExecutor(Generic[T]):
         receive_error_delay = _RECEIVE_ERROR_DELAY
         single = self._max_batch == 1
         receive = self._queue.receive
+        receive_nowait = self._queue.receive_nowait
+        batch: list[Delivery[T]] = []
         try:
             while True:
-                self._idle_workers += 1
-                if self._waiters:
-                    self._state_changed()
+                delivery = None
                 try:
                     if single:
-                        delivery = await receive()
-                    else:
-                        batch = await self._receive_batch()
+                        delivery = receive_nowait()
+                    if delivery is None:
+                        self._idle_workers += 1
+                        if self._waiters:
+                            self._state_changed()
+                        try:
+                            if single:
+                                delivery = await receive()
+                            else:
+                                batch = await self._receive_batch()
+                        finally:
+                            self._idle_workers -= 1
                 except QueueClosedError:
                     return
                 except Exception:
@@ -408,10 +417,9 @@ class TaskExecutor(Generic[T]):
                     await asyncio.sleep(receive_error_delay)
                     receive_error_delay = min(receive_error_delay * 2, _RECEIVE_ERROR_DELAY_MAX)
                     continue
-                finally:
-                    self._idle_workers -= 1
                 receive_error_delay = _RECEIVE_ERROR_DELAY
-                if single:
+
+                if delivery is not None:
                     await self._run_one(delivery)
                 else:
                     await self._run_batch(batch)
