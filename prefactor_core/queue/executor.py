@@ -82,7 +82,9 @@ class TaskExecutor(Generic[T]):
         is_retryable: Predicate on the exception that decides whether a
             failed attempt is retried. By default every `Exception` is.
         mode: "async", "thread" or "process". None picks "async" for
-            coroutine functions and "thread" for other callables.
+            coroutine functions and "thread" for other callables. A plain
+            function that returns a coroutine is not a coroutine function:
+            in mode "thread" each such attempt fails with TypeError.
         backoff_base: Seconds before the first retry; retry n waits
             `backoff_base * 2**(n-1)` seconds, minus up to 10% jitter.
         backoff_max: Cap on any retry delay, in seconds.
@@ -210,7 +212,7 @@ class TaskExecutor(Generic[T]):
 
     @property
     def mode(self) -> Mode:
-        """Execution mode: "async", "thread" or "process"."""
+        """The execution mode, one of "async", "thread" or "process"."""
         return self._mode
 
     @property
@@ -280,7 +282,7 @@ class TaskExecutor(Generic[T]):
         item ends in `on_success` or in `on_failure` (or the ERROR log).
         Nothing is cancelled and there is no hidden deadline. Then threads
         or worker processes are released. Calling it again after it returned
-        does nothing.
+        does nothing. Before `start()`, it only closes the queue.
 
         Args:
             timeout: Seconds to wait, or None to wait as long as it takes.

@@ -254,6 +254,7 @@ class InMemoryQueue(Queue[T]):
 
         Raises:
             QueueClosedError: The queue is closed and empty.
+            RuntimeError: The queue is bound to another event loop.
         """
         batch = [Delivery(await self.get())]
         get_fast = self._get_fast
