@@ -1,17 +1,22 @@
 """Sphinx configuration of the prefactor-core documentation.
 
 Build with `sphinx-build -W -b html docs docs/_build/html`, so that every
-warning fails the build; `tests/test_docs.py` runs the same command.
+warning fails the build. `tests/test_docs.py` runs the same command.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+
+# Document the package of this checkout, even where another version is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import prefactor_core
 import prefactor_core.queue
@@ -36,7 +41,7 @@ exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
 html_theme = "furo"
 html_title = f"prefactor-core {release}"
 
-# Docstrings write names in single backticks (`Queue`, `put`); make those
+# Docstrings write names in single backticks, such as `Queue`, so make those
 # Python cross-references rather than italics. Names that resolve to nothing
 # render as code, without a warning.
 default_role = "py:obj"
@@ -50,8 +55,39 @@ autodoc_member_order = "bysource"
 autodoc_default_options = {"show-inheritance": True}
 autodoc_typehints = "signature"
 
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
+
+highlight_language = "text"
+
+_GUIDES = Path(__file__).parent / "guides"
+
+# Guides to the queues that workers on several machines can share. The
+# landing page links to those that this checkout has, so that the site
+# builds with or without them.
+_SHARED_QUEUE_GUIDES = {"redis.md": "Redis", "postgres.md": "PostgreSQL"}
+
+
+def _shared_queue_links() -> str:
+    links = [
+        f"[{label}](guides/{name})"
+        for name, label in _SHARED_QUEUE_GUIDES.items()
+        if (_GUIDES / name).exists()
+    ]
+    if not links:
+        return (
+            "This build includes no shared queue yet. A queue that implements "
+            "the delivery step of the [queue contract](api/base.md) can be shared, "
+            "and the executor drives it like any other queue."
+        )
+    return (
+        "Use a queue that keeps its items in a server, so that executors on "
+        f"several machines take work from one queue: see the {' and '.join(links)} "
+        "guides for delivery guarantees, dead letters and running the workers."
+    )
+
+
+myst_substitutions = {"shared_queue_guides": _shared_queue_links()}
 
 _EXAMPLE_HEADER = re.compile(r"^(\s*)Examples?:\s*$")
 
@@ -145,7 +181,7 @@ def _resolve_public_name(
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    # Napoleon listens with the default priority of 500; a lower number runs first.
+    # Napoleon listens with the default priority of 500, and lower numbers run first.
     app.connect("autodoc-process-docstring", _examples_as_code, priority=400)
     app.connect("autodoc-process-docstring", _diagrams_as_literal, priority=400)
     app.connect("missing-reference", _resolve_public_name)

@@ -35,7 +35,7 @@ def stretch_hash(data: bytes) -> str:
     name, so it lives at module level and its arguments and result pickle.
     """
     if data == CRASH:
-        os._exit(3)  # stands in for a segfault or the out-of-memory killer
+        os._exit(3)  # simulates a segfault or the out-of-memory killer
     if data == HANG:
         time.sleep(60)
     digest = data
@@ -81,7 +81,9 @@ async def hash_blocks_despite_failures() -> None:
     # The crashing item got its one retry, and crashed a fresh process again.
     assert failures[CRASH] == (WorkerCrashedError, 2)
     # The lock failed in this process and was not retried.
-    [(lock_error, lock_attempts)] = [failure for item, failure in failures.items() if item != CRASH]
+    [(lock_error, lock_attempts)] = [
+        failure for item, failure in failures.items() if item != CRASH
+    ]
     assert lock_error is ItemNotPicklableError
     assert lock_attempts == 1
 
@@ -103,7 +105,9 @@ async def stop_a_stuck_attempt() -> None:
         max_retries=0,
         mode="process",
         time_limit=time_limit,
-        on_failure=lambda item, exc: failures.append((type(exc), current_delivery().attempts)),
+        on_failure=lambda item, exc: failures.append(
+            (type(exc), current_delivery().attempts)
+        ),
     )
     async with executor:
         started = time.monotonic()

@@ -14,7 +14,12 @@ import collections
 import itertools
 import time
 
-from prefactor_core.queue import InMemoryQueue, RetryPolicy, TaskExecutor, current_delivery
+from prefactor_core.queue import (
+    InMemoryQueue,
+    RetryPolicy,
+    TaskExecutor,
+    current_delivery,
+)
 
 BACKOFF_BASE = 0.2
 BACKOFF_MAX = 0.5
@@ -25,7 +30,7 @@ finished: list[str] = []
 
 
 async def call_service(item: str) -> str:
-    """Pretend to call a service; the item's name says how the call goes."""
+    """Pretend to call a service. The item's name decides how the call goes."""
     attempt_times[item].append(time.monotonic())
     attempt = len(attempt_times[item])
     if item == "flaky" and attempt <= 2:
@@ -38,12 +43,12 @@ async def call_service(item: str) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Retry network trouble; a malformed request fails the same way every time."""
+    """Return True for network errors, which can go away by themselves."""
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
 def show_backoff_schedule() -> None:
-    """Print and check the delays of the default policy: 1, 2, 4 ... s, capped at 60 s."""
+    """Print and check the default delays: 1, 2, 4 ... s, capped at 60 s."""
     policy = RetryPolicy(max_retries=8, backoff_base=1.0, backoff_max=60.0)
     ceilings = [policy.base_delay(retry) for retry in range(1, 9)]
     assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
@@ -52,7 +57,10 @@ def show_backoff_schedule() -> None:
     for retry, ceiling in enumerate(ceilings, start=1):
         for _ in range(100):
             assert 0.9 * ceiling <= policy.delay(retry) <= ceiling
-    print("default backoff before jitter:", ", ".join(f"{delay:g} s" for delay in ceilings))
+    print(
+        "default backoff before jitter:",
+        ", ".join(f"{delay:g} s" for delay in ceilings),
+    )
 
 
 async def main() -> None:

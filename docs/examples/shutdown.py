@@ -122,18 +122,18 @@ async def stop_on_sigterm() -> None:
             try:
                 await queue.put(number)
             except QueueClosedError:
-                return  # the executor is stopping; this number was not accepted
+                return  # the executor is stopping, so this number was not accepted
             accepted.append(number)
             number += 1
             if number == 100:
-                # Stand-in for `kill PID` from a service manager.
+                # Simulates `kill PID` from a service manager.
                 os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.sleep(0.001)
 
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     # The handler runs on the event loop, between two steps of a coroutine,
-    # so it may touch asyncio objects. Not available on Windows.
+    # so it may call asyncio objects. asyncio offers this on Unix only.
     loop.add_signal_handler(signal.SIGTERM, stop_requested.set)
     try:
         queue: InMemoryQueue[int] = InMemoryQueue(maxsize=20)

@@ -13,7 +13,12 @@ import logging
 import logging.handlers
 import threading
 
-from prefactor_core.queue import InMemoryQueue, QueueClosedError, SyncQueueFace, TaskExecutor
+from prefactor_core.queue import (
+    InMemoryQueue,
+    QueueClosedError,
+    SyncQueueFace,
+    TaskExecutor,
+)
 
 NUM_PRODUCERS = 3
 NUMBERS_PER_PRODUCER = 200
@@ -29,12 +34,14 @@ def produce(jobs: SyncQueueFace[int], first: int, count: int) -> None:
 
 
 async def square(number: int) -> int:
-    """Stand in for real async work, such as a request to a service."""
+    """Simulate async work, such as a request to a service."""
     await asyncio.sleep(0)
     return number * number
 
 
-async def collect_logs(records: InMemoryQueue[logging.LogRecord], messages: list[str]) -> None:
+async def collect_logs(
+    records: InMemoryQueue[logging.LogRecord], messages: list[str]
+) -> None:
     """Read log records until the queue is closed and empty."""
     while True:
         try:
@@ -47,8 +54,8 @@ async def collect_logs(records: InMemoryQueue[logging.LogRecord], messages: list
 async def main() -> None:
     # A bounded queue: a producer thread blocks in put() while 50 items wait.
     jobs: InMemoryQueue[int] = InMemoryQueue(maxsize=50)
-    # Log records get an unbounded queue, because QueueHandler never blocks:
-    # on a full queue it would drop the record and print an error instead.
+    # Log records get an unbounded queue, because QueueHandler calls put_nowait.
+    # On a full queue it would drop the record and print the error to stderr.
     records: InMemoryQueue[logging.LogRecord] = InMemoryQueue()
 
     handler = logging.handlers.QueueHandler(records.sync_q)
@@ -61,7 +68,10 @@ async def main() -> None:
     log_reader = asyncio.create_task(collect_logs(records, messages))
 
     async with TaskExecutor(
-        jobs, square, num_workers=4, on_success=lambda number, result: results.append(result)
+        jobs,
+        square,
+        num_workers=4,
+        on_success=lambda number, result: results.append(result),
     ) as executor:
         threads = [
             threading.Thread(
@@ -87,7 +97,8 @@ async def main() -> None:
     total = NUM_PRODUCERS * NUMBERS_PER_PRODUCER
     assert sorted(results) == [number * number for number in range(total)]
     assert sorted(messages) == [
-        f"producer-{index} put {NUMBERS_PER_PRODUCER} numbers" for index in range(NUM_PRODUCERS)
+        f"producer-{index} put {NUMBERS_PER_PRODUCER} numbers"
+        for index in range(NUM_PRODUCERS)
     ]
 
     # After close, a put from a thread raises QueueClosedError instead of blocking.

@@ -25,7 +25,11 @@ async def max_retries_counts_retries() -> None:
 
     queue: InMemoryQueue[str] = InMemoryQueue()
     executor = TaskExecutor(
-        queue, always_fails, max_retries=2, backoff_base=0.01, on_failure=lambda item, exc: None
+        queue,
+        always_fails,
+        max_retries=2,
+        backoff_base=0.01,
+        on_failure=lambda item, exc: None,
     )
     async with executor:
         await queue.put("job")
@@ -43,7 +47,7 @@ async def max_retries_counts_retries() -> None:
 
 
 async def close_wakes_every_waiter() -> None:
-    """close() wakes all blocked consumers, async and threads, whatever num_waiters says."""
+    """close() wakes every blocked consumer, whatever the value of num_waiters."""
     queue: InMemoryQueue[str] = InMemoryQueue()
     woken: list[str] = []
 
@@ -59,7 +63,9 @@ async def close_wakes_every_waiter() -> None:
         except QueueClosedError:
             woken.append("thread")
 
-    consumers = [asyncio.create_task(consume_async(f"task-{index}")) for index in range(3)]
+    consumers = [
+        asyncio.create_task(consume_async(f"task-{index}")) for index in range(3)
+    ]
     thread = threading.Thread(target=consume_in_thread)
     thread.start()
     await asyncio.sleep(0.1)  # let every consumer block in get()
@@ -73,7 +79,7 @@ async def close_wakes_every_waiter() -> None:
 
 
 async def stop_never_cancels() -> None:
-    """stop() waits for an attempt that is running; nothing is cancelled."""
+    """stop() waits for an attempt that is running, and cancels nothing."""
     finished: list[str] = []
 
     async def slow(item: str) -> None:
@@ -94,7 +100,7 @@ async def stop_never_cancels() -> None:
 
 
 async def plain_functions_run_in_threads() -> None:
-    """A plain function now runs in a thread pool; a coroutine function on the loop."""
+    """A plain function now runs in a thread pool, a coroutine function on the loop."""
     thread_names: list[str] = []
 
     def blocking(item: str) -> None:
