@@ -19,7 +19,7 @@ __all__ = ["ThreadRunner"]
 
 # Enough items per hand-over that its cost (tens of microseconds) vanishes
 # next to a no-op handler, and few enough that a batch does not pin a slow
-# thread for long; the executor also shrinks batches when the queue is short.
+# thread for long. The executor also shrinks batches when the queue is short.
 _MAX_BATCH = 64
 
 
@@ -28,7 +28,7 @@ class ThreadRunner(Runner):
 
     A running thread cannot be interrupted. With a time limit, an attempt
     that took longer is reported as `AttemptTimeoutError` once it returns,
-    and its result is discarded; the thread itself runs to the end.
+    and its result is discarded. The thread itself runs to the end.
     """
 
     def __init__(self, handler: Callable[[Any], Any], size: int, time_limit: float | None) -> None:
