@@ -116,7 +116,6 @@ def test_readme_example_runs() -> None:
         timeout=EXAMPLE_TIMEOUT,
     )
     assert run.returncode == 0, f"the README program failed:\n{run.stderr}"
-    assert run.stdout == "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n"
 
 
 @pytest.mark.timeout(EXAMPLE_TIMEOUT + 30)

@@ -94,8 +94,9 @@ async def hash_blocks_despite_failures() -> None:
 
 
 async def stop_a_stuck_attempt() -> None:
-    """Kill the process of an attempt that runs past `time_limit`."""
+    """Kill the process of an attempt that runs past `time_limit`, then go on."""
     queue: InMemoryQueue[bytes] = InMemoryQueue()
+    results: list[bytes] = []
     failures: list[tuple[type[BaseException], int]] = []
     time_limit = 1.0
     executor = TaskExecutor(
@@ -105,6 +106,7 @@ async def stop_a_stuck_attempt() -> None:
         max_retries=0,
         mode="process",
         time_limit=time_limit,
+        on_success=lambda item, digest: results.append(item),
         on_failure=lambda item, exc: failures.append(
             (type(exc), current_delivery().attempts)
         ),
@@ -115,9 +117,15 @@ async def stop_a_stuck_attempt() -> None:
         await executor.drain()
         elapsed = time.monotonic() - started
 
+        # The replacement process is fresh. Its start-up does not count
+        # against the time limit, so the next item succeeds without a retry.
+        await queue.put(b"after the kill")
+        await executor.drain()
+
     # The handler would sleep for 60 s; the time limit ended it after 1 s.
     assert failures == [(AttemptTimeoutError, 1)]
     assert time_limit <= elapsed < 30
+    assert results == [b"after the kill"]
     print(f"stuck attempt ended after {elapsed:.1f} s with AttemptTimeoutError")
 
 
