@@ -232,11 +232,29 @@ class InMemoryQueue(Queue[T]):
             return Delivery(await self.get())
         return Delivery(item)  # type: ignore[arg-type]
 
+    def receive_nowait(self) -> Delivery[T] | None:
+        """Take the next item as a `Delivery` if one is queued, else return None.
+
+        Raises:
+            QueueClosedError: The queue is closed and empty.
+            RuntimeError: The queue is bound to another event loop.
+        """
+        try:
+            item = self._get_fast()
+        except janus.AsyncQueueShutDown:
+            raise QueueClosedError("the queue is closed and empty") from None
+        except RuntimeError as exc:
+            raise _other_loop_error(self) from exc
+        if item is _EMPTY:
+            return None
+        return Delivery(item)  # type: ignore[arg-type]
+
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take up to `max_items` queued items, waiting only for the first.
 
         Raises:
             QueueClosedError: The queue is closed and empty.
+            RuntimeError: The queue is bound to another event loop.
         """
         batch = [Delivery(await self.get())]
         get_fast = self._get_fast
