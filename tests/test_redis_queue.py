@@ -235,6 +235,32 @@ async def test_idle_entry_reclaimed_by_other(stream_name: str) -> None:
     assert delivery.attempts == 0
 
 
+async def test_crashing_item_dead_lettered(stream_name: str, inspect: redis.Redis) -> None:
+    options: dict[str, Any] = {
+        "stream": stream_name,
+        "visibility_timeout": 0.2,
+        "poll_interval": 0.05,
+        "max_deliveries": 2,
+    }
+    for expected_delivery in (1, 2):
+        crashed: RedisQueue[Any] = RedisQueue(SHARED_REDIS_URL, **options)
+        if expected_delivery == 1:
+            await crashed.put("kills its worker")
+        delivery = await asyncio.wait_for(crashed.receive(), 5)
+        assert delivery.item == "kills its worker"
+        await crashed.aclose()
+
+    async with RedisQueue(SHARED_REDIS_URL, **options) as third:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(third.receive(), 1.0)
+
+    dead = inspect.xrange(f"{stream_name}:dead")
+    assert len(dead) == 1
+    assert dead[0][1][b"orig:d"] == b'"kills its worker"'
+    assert dead[0][1][b"error"].startswith(b"delivered 3 times without being acknowledged")
+    assert pending_count(inspect, stream_name) == 0
+
+
 # URLs, reprs and logs.
 
 

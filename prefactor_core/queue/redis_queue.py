@@ -59,6 +59,7 @@ DEFAULT_GROUP = "prefactor"
 DEFAULT_VISIBILITY_TIMEOUT = 30.0  # seconds an entry may sit idle before others reclaim it
 DEFAULT_RETRY_TIMEOUT = 30.0  # seconds put and acknowledgements retry an unreachable Redis
 DEFAULT_POLL_INTERVAL = 1.0  # seconds a receiver blocks in XREADGROUP before looking again
+DEFAULT_MAX_DELIVERIES = 10  # deliveries without an acknowledgement before dead-lettering
 
 RECONNECT_DELAY_MIN = 0.05  # seconds before the first reconnection attempt
 RECONNECT_DELAY_MAX = 5.0  # seconds between attempts once the backoff has grown
@@ -86,6 +87,7 @@ _URL_OPTIONS: dict[str, Callable[[str], Any]] = {
     "delayed_key": str,
     "visibility_timeout": float,
     "poll_interval": float,
+    "max_deliveries": lambda text: None if text.lower() in ("", "none") else int(text),
     "retry_timeout": lambda text: None if text.lower() in ("", "none") else float(text),
 }
 
@@ -188,6 +190,7 @@ class RedisQueue(Queue[T]):
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
         retry_timeout: float | None = DEFAULT_RETRY_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_deliveries: int | None = DEFAULT_MAX_DELIVERIES,
         dead_letter_stream: str | None = None,
         delayed_key: str | None = None,
         **redis_options: Any,
@@ -208,6 +211,11 @@ class RedisQueue(Queue[T]):
                 `RedisUnavailableError`, or None to retry for ever.
             poll_interval: Seconds a receiver blocks in XREADGROUP before it
                 looks for due retries and idle entries again.
+            max_deliveries: Times an entry may be delivered without being
+                acknowledged (its first delivery and each reclaim after a
+                visibility timeout) before a reclaim dead-letters it instead,
+                or None for no limit. Failed attempts do not count here:
+                `nack` stores a new entry.
             dead_letter_stream: Stream for dead letters, ``STREAM:dead`` by
                 default.
             delayed_key: Sorted set for scheduled retries,
@@ -225,6 +233,8 @@ class RedisQueue(Queue[T]):
             raise ValueError(f"visibility_timeout must be > 0, got {visibility_timeout}")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {poll_interval}")
+        if max_deliveries is not None and max_deliveries < 1:
+            raise ValueError(f"max_deliveries must be >= 1 or None, got {max_deliveries}")
         if retry_timeout is not None and retry_timeout < 0:
             raise ValueError(f"retry_timeout must be >= 0 or None, got {retry_timeout}")
 
@@ -236,6 +246,7 @@ class RedisQueue(Queue[T]):
         self._visibility_ms = max(1, int(visibility_timeout * 1000))
         self._retry_timeout = retry_timeout
         self._poll_ms = max(1, int(poll_interval * 1000))
+        self._max_deliveries = max_deliveries
         self._dead_stream = dead_letter_stream or f"{stream}:dead"
         self._delayed_key = delayed_key or f"{stream}:delayed"
 
@@ -278,7 +289,8 @@ class RedisQueue(Queue[T]):
 
         The query may set ``stream`` (required), ``group``, ``consumer``,
         ``serializer``, ``visibility_timeout``, ``poll_interval``,
-        ``retry_timeout`` (``none`` to retry for ever), ``dead_letter_stream``
+        ``retry_timeout`` (``none`` to retry for ever), ``max_deliveries``
+        (``none`` for no limit), ``dead_letter_stream``
         and ``delayed_key``. Other query parameters go to redis-py. Keyword
         `options` override the query.
 
@@ -666,6 +678,8 @@ class RedisQueue(Queue[T]):
         # Redis 6.2 returns deleted entries as (None, None); Redis 7 lists
         # their ids separately and drops them from the pending list itself.
         entries = [(entry_id, fields) for entry_id, fields in reply[1] if entry_id is not None]
+        if entries and self._max_deliveries is not None:
+            entries = await self._drop_redelivered(entries, self._max_deliveries)
         if entries:
             logger.warning(
                 "consumer %s reclaimed %d entries of stream %r idle for over %.1f s: %s",
@@ -677,6 +691,38 @@ class RedisQueue(Queue[T]):
             )
         return await self._deliveries(entries)
 
+    async def _drop_redelivered(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], max_deliveries: int
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Dead-letter the reclaimed entries delivered more than `max_deliveries` times.
+
+        Such an entry was taken and never acknowledged again and again, most
+        likely because its handler kills the worker process.
+        """
+        pending = await self._redis.xpending_range(
+            self._stream,
+            self._group,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries) + len(self._in_flight),
+            consumername=self._consumer,
+        )
+        deliveries = {row["message_id"]: int(row["times_delivered"]) for row in pending}
+
+        kept = []
+        for entry_id, fields in entries:
+            count = deliveries.get(entry_id, 0)
+            if count <= max_deliveries:
+                kept.append((entry_id, fields))
+                continue
+            await self._dead_letter_entry(
+                entry_id,
+                fields,
+                f"delivered {count} times without being acknowledged, more than"
+                f" max_deliveries={max_deliveries}; a worker may crash on this item",
+            )
+        return kept
+
     async def _deliveries(
         self, entries: list[tuple[bytes, dict[bytes, bytes]]]
     ) -> list[Delivery[T]]:
@@ -685,14 +731,14 @@ class RedisQueue(Queue[T]):
             try:
                 item, attempts, payload, encoding = self._decode(fields)
             except ValueError as exc:
-                await self._dead_letter_malformed(entry_id, fields, str(exc))
+                await self._dead_letter_entry(entry_id, fields, str(exc))
                 continue
             receipt = _Receipt(id(self), entry_id, payload, encoding)
             self._in_flight.add(entry_id)
             batch.append(Delivery(item, attempts, receipt))
         return batch
 
-    async def _dead_letter_malformed(
+    async def _dead_letter_entry(
         self, entry_id: bytes, fields: dict[bytes, bytes], reason: str
     ) -> None:
         logger.error(
