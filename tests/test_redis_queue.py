@@ -113,6 +113,12 @@ async def test_pickle_serializer_roundtrip(stream_name: str) -> None:
     assert delivery.item == {1, 2, 3}
 
 
+async def test_unpicklable_item_raises_type_error(stream_name: str) -> None:
+    async with RedisQueue(SHARED_REDIS_URL, stream=stream_name, serializer="pickle") as queue:
+        with pytest.raises(TypeError, match=r"item <function .*<lambda>.*> cannot be pickled"):
+            await queue.put(lambda: None)
+
+
 async def test_json_queue_rejects_pickled_entry(
     queue: RedisQueue[Any], inspect: redis.Redis
 ) -> None:
@@ -321,6 +327,27 @@ async def test_password_absent_from_logs(tmp_path: Path, caplog: pytest.LogCaptu
     assert PASSWORD not in repr(queue)
     assert PASSWORD not in str(raised.value)
     assert f"redis://:***@127.0.0.1:{server.port}/0" in repr(queue)
+
+
+@pytest.mark.timeout(30)
+async def test_failed_ack_releases_lease(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    url = f"redis://127.0.0.1:{server.port}/0?stream=ack-outage&retry_timeout=0.5"
+    queue: RedisQueue[Any] = RedisQueue.from_url(url)
+    try:
+        await queue.put("handled during outage")
+        delivery = await queue.receive()
+        assert "in_flight=1" in repr(queue)
+
+        server.kill()
+        with pytest.raises(RedisUnavailableError, match="ack timed out after"):
+            await queue.ack(delivery)
+        assert "in_flight=0" in repr(queue)
+        await queue.close()
+    finally:
+        server.kill()
+        await queue.aclose()
 
 
 # Worker processes.

@@ -360,7 +360,13 @@ class RedisQueue(Queue[T]):
 
     def _encode(self, item: T) -> bytes:
         if self._serializer == "pickle":
-            return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise TypeError(
+                    f"item {_short_repr.repr(item)} cannot be pickled ({exc}): put a"
+                    " module-level object or plain data instead"
+                ) from exc
         try:
             return json.dumps(item, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
@@ -537,7 +543,11 @@ class RedisQueue(Queue[T]):
     # Consuming.
 
     async def get(self) -> T:
-        """Take the next item and acknowledge it at once (at most once).
+        """Take the next item and acknowledge it before returning it.
+
+        The item is no longer in Redis when this returns, so it is lost if the
+        caller fails to handle it. Use `receive` and `ack` to keep it until
+        it is handled.
 
         Raises:
             QueueClosedError: The queue is closed.
@@ -793,12 +803,16 @@ class RedisQueue(Queue[T]):
             RedisUnavailableError: Redis stayed unreachable.
         """
         receipt = self._receipt(delivery)
-        await self._retrying(
-            "ack",
-            lambda: self._ack_script(keys=[self._stream], args=[self._group, receipt.entry_id]),
-            self._retry_timeout,
-        )
-        self._in_flight.discard(receipt.entry_id)
+        try:
+            await self._retrying(
+                "ack",
+                lambda: self._ack_script(keys=[self._stream], args=[self._group, receipt.entry_id]),
+                self._retry_timeout,
+            )
+        finally:
+            # Also after a failure: the lease must lapse so that the entry
+            # is redelivered instead of staying with this client.
+            self._in_flight.discard(receipt.entry_id)
 
     async def nack(self, delivery: Delivery[T], *, delay: float, error: BaseException) -> bool:
         """Schedule the item again after `delay` seconds with one more attempt.
@@ -812,8 +826,9 @@ class RedisQueue(Queue[T]):
 
         Raises:
             ValueError: The delivery came from another queue, or `delay` < 0.
-            RedisUnavailableError: Redis stayed unreachable; the entry is
-                then redelivered after the visibility timeout.
+            RedisUnavailableError: Redis stayed unreachable. The entry stays
+                leased to this client, because `TaskExecutor` then retries
+                the item itself and ends the same delivery later.
         """
         receipt = self._receipt(delivery)
         if delay < 0:
@@ -869,15 +884,17 @@ class RedisQueue(Queue[T]):
         attempts = delivery.attempts + 1
         record: list[bytes | str] = ["d", receipt.payload, "e", receipt.encoding]
         record += self._dead_letter_record(receipt.entry_id, _error_text(error), attempts)
-        await self._retrying(
-            "dead_letter",
-            lambda: self._dead_letter_script(
-                keys=[self._stream, self._dead_stream],
-                args=[self._group, receipt.entry_id, *record],
-            ),
-            self._retry_timeout,
-        )
-        self._in_flight.discard(receipt.entry_id)
+        try:
+            await self._retrying(
+                "dead_letter",
+                lambda: self._dead_letter_script(
+                    keys=[self._stream, self._dead_stream],
+                    args=[self._group, receipt.entry_id, *record],
+                ),
+                self._retry_timeout,
+            )
+        finally:
+            self._in_flight.discard(receipt.entry_id)
 
     # Leases.
 
