@@ -225,6 +225,22 @@ async def test_lease_renewal_keeps_slow_item(stream_name: str, inspect: redis.Re
     assert pending_count(inspect, stream_name) == 0
 
 
+async def test_lease_lost_to_other_consumer(
+    stream_name: str, inspect: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 0.3}
+    async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as slow:
+        await slow.put("contested")
+        held = await slow.receive()
+        inspect.xclaim(stream_name, "prefactor", "thief", 0, [held.receipt.entry_id])
+
+        await asyncio.sleep(0.4)  # more than one renewal interval
+        assert "lost 1 leases" in caplog.text
+        assert "in_flight=0" in repr(slow)
+        await slow.ack(held)
+    assert pending_count(inspect, stream_name) == 0
+
+
 async def test_idle_entry_reclaimed_by_other(stream_name: str) -> None:
     options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 0.5}
     crashed: RedisQueue[Any] = RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options)

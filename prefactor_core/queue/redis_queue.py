@@ -924,6 +924,8 @@ class RedisQueue(Queue[T]):
                 )
                 continue
             lost = [entry_id for entry_id in lost if entry_id in self._in_flight]
+            # Stop renewing them; a later ack still acknowledges the entry.
+            self._in_flight.difference_update(lost)
             if lost:
                 logger.warning(
                     "consumer %s lost %d leases on stream %r to other consumers, which may"
