@@ -1,9 +1,10 @@
 """Worker process for the RedisQueue fault tests: receives, handles and ends deliveries.
 
-It drives the queue through the delivery protocol the way `TaskExecutor`
-does, and appends one JSON line per event to ``--events`` so the test can see
-what each process did. SIGTERM closes the queue and lets the worker finish the
-deliveries it took.
+By default it drives the queue through the delivery protocol the way
+`TaskExecutor` does; with ``--executor`` it runs a `TaskExecutor`. It appends
+one JSON line per event to ``--events`` so the test can see what each process
+did. SIGTERM closes the queue and lets the worker finish the deliveries it
+took.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import sys
 from typing import Any
 
-from prefactor_core.queue import Delivery, QueueClosedError, RedisQueue
+from prefactor_core.queue import QueueClosedError, RedisQueue, TaskExecutor, current_delivery
 
 NACK_DELAY = 0.2  # seconds before a failed item is retried
 
@@ -33,6 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--slow-item", default=None, help="item whose handling sleeps")
     parser.add_argument("--slow-seconds", type=float, default=0.0, help="sleep for --slow-item")
     parser.add_argument("--item-seconds", type=float, default=0.0, help="sleep for every item")
+    parser.add_argument("--executor", action="store_true", help="run a TaskExecutor")
     return parser.parse_args()
 
 
@@ -47,14 +49,39 @@ class EventLog:
         self._file.flush()
 
 
-async def handle(args: argparse.Namespace, events: EventLog, delivery: Delivery[Any]) -> None:
-    events.write("start", item=delivery.item, attempts=delivery.attempts)
-    if args.slow_item is not None and delivery.item == args.slow_item:
+async def handle(args: argparse.Namespace, events: EventLog, item: Any, **fields: Any) -> None:
+    events.write("start", item=item, **fields)
+    if args.slow_item is not None and item == args.slow_item:
         await asyncio.sleep(args.slow_seconds)
     if args.item_seconds:
         await asyncio.sleep(args.item_seconds)
     if args.fail:
-        raise RuntimeError(f"failed on purpose: {delivery.item!r}")
+        raise RuntimeError(f"failed on purpose: {item!r}")
+
+
+async def run_executor(args: argparse.Namespace) -> None:
+    events = EventLog(args.events)
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+
+    async def handler(item: Any) -> None:
+        await handle(args, events, item)
+
+    def on_success(item: Any, result: Any) -> None:
+        events.write("done", item=item, attempts=current_delivery().attempts)
+
+    async with RedisQueue.from_url(args.url) as queue:
+        executor = TaskExecutor(
+            queue,
+            handler,
+            max_retries=args.max_retries,
+            backoff_base=NACK_DELAY,
+            on_success=on_success,
+        )
+        events.write("ready")
+        async with executor:
+            await stopping.wait()
+    events.write("exit")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -72,7 +99,7 @@ async def run(args: argparse.Namespace) -> None:
                 break
             for delivery in batch:
                 try:
-                    await handle(args, events, delivery)
+                    await handle(args, events, delivery.item, attempts=delivery.attempts)
                 except RuntimeError as exc:
                     if delivery.attempts + 1 <= args.max_retries:
                         await queue.nack(delivery, delay=NACK_DELAY, error=exc)
@@ -93,7 +120,8 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(run(parse_args()))
+    args = parse_args()
+    asyncio.run(run_executor(args) if args.executor else run(args))
 
 
 if __name__ == "__main__":

@@ -370,12 +370,12 @@ async def test_failed_ack_releases_lease(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(40)
-async def test_two_workers_share_stream(
+async def test_two_executors_share_stream(
     tmp_path: Path, stream_name: str, inspect: redis.Redis
 ) -> None:
     url = f"{SHARED_REDIS_URL}?stream={stream_name}&poll_interval=0.2"
     workers = [
-        WorkerProcess(tmp_path, f"worker{n}", url, "--batch", "5", "--item-seconds", "0.002")
+        WorkerProcess(tmp_path, f"worker{n}", url, "--executor", "--item-seconds", "0.002")
         for n in range(2)
     ]
     try:
