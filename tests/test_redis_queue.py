@@ -215,13 +215,13 @@ async def test_lease_renewal_keeps_slow_item(stream_name: str, inspect: redis.Re
     options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 0.6}
     async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as slow:
         await slow.put("long job")
-        held = await slow.receive()
+        slow_delivery = await slow.receive()
 
         async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as other:
             # Three visibility timeouts pass while `slow` keeps the item.
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(other.receive(), 1.8)
-            await slow.ack(held)
+            await slow.ack(slow_delivery)
     assert pending_count(inspect, stream_name) == 0
 
 
@@ -231,13 +231,13 @@ async def test_lease_lost_to_other_consumer(
     options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 0.3}
     async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as slow:
         await slow.put("contested")
-        held = await slow.receive()
-        inspect.xclaim(stream_name, "prefactor", "thief", 0, [held.receipt.entry_id])
+        slow_delivery = await slow.receive()
+        inspect.xclaim(stream_name, "prefactor", "thief", 0, [slow_delivery.receipt.entry_id])
 
         await asyncio.sleep(0.4)  # more than one renewal interval
         assert "lost 1 leases" in caplog.text
         assert "in_flight=0" in repr(slow)
-        await slow.ack(held)
+        await slow.ack(slow_delivery)
     assert pending_count(inspect, stream_name) == 0
 
 
@@ -245,7 +245,7 @@ async def test_idle_entry_reclaimed_by_other(stream_name: str) -> None:
     options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 0.5}
     crashed: RedisQueue[Any] = RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options)
     await crashed.put("orphan")
-    taken = await crashed.receive()
+    orphan_delivery = await crashed.receive()
     # Releasing without ending the delivery stops the lease renewal, as a
     # crash would.
     await crashed.aclose()
@@ -253,7 +253,7 @@ async def test_idle_entry_reclaimed_by_other(stream_name: str) -> None:
     async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as survivor:
         delivery = await asyncio.wait_for(survivor.receive(), 5)
         await survivor.ack(delivery)
-    assert delivery.item == taken.item
+    assert delivery.item == orphan_delivery.item
     assert delivery.attempts == 0
 
 
