@@ -293,17 +293,22 @@ def format_summary(
     """
     failed = f"{counts.failed} failed"
     if counts.invalid:
-        failed += f" ({counts.invalid} invalid input lines)"
+        failed += f" ({_count(counts.invalid, 'invalid input lines')})"
     timing = f"in {elapsed:.2f} s ({format_rate(counts.finished, elapsed)} {unit}/s)"
 
     if stop_signal is None:
-        return f"{counts.finished} {unit}: {counts.succeeded} succeeded, {failed} {timing}"
+        return f"{_count(counts.finished, unit)}: {counts.succeeded} succeeded, {failed} {timing}"
 
     parts = [
-        f"stopped by {stop_signal}: {counts.accepted} {unit} accepted",
+        f"stopped by {stop_signal}: {_count(counts.accepted, unit)} accepted",
         f"{counts.succeeded} succeeded",
         failed,
     ]
     if unread is not None:
         parts.append(unread)
     return ", ".join(parts) + f", {timing}"
+
+
+def _count(number: int, plural: str) -> str:
+    """Return `number` with `plural`, made singular for 1 by dropping its final "s"."""
+    return f"{number} {plural[:-1] if number == 1 else plural}"

@@ -163,7 +163,8 @@ def _describe_unread(inputs: tuple[str, ...], outcome: RunOutcome) -> str | None
         return None
     total = outcome.counts.total
     if total is not None:
-        return f"{total - outcome.counts.accepted} input lines left unread"
+        unread = total - outcome.counts.accepted
+        return f"{unread} input {'line' if unread == 1 else 'lines'} left unread"
     if not inputs or STDIN in inputs:
         return "the rest of stdin left unread"
     return "the rest of the input left unread"
