@@ -73,6 +73,7 @@ def test_first_signal_drains_accepted_items(
     assert match is not None, stderr
     accepted = int(match.group(1))
     assert 0 < accepted < INPUT_LINES
+    assert f"{name} received: finishing" in stderr
     assert f"{INPUT_LINES - accepted} input lines left unread" in stderr
 
     items = [record["item"] for record in read_jsonl(tmp_path / "out.jsonl")]
@@ -83,10 +84,18 @@ def test_first_signal_drains_accepted_items(
 
 @pytest.mark.timeout(60)
 def test_second_signal_aborts_at_once(tmp_path: Path, started_marker: Path) -> None:
-    # Each item sleeps 2 s and the queue holds 32, so a drain would take
-    # about 30 s; the abort must come well before that.
+    # Each item sleeps 2 s, and the two workers hold up to 16 accepted
+    # items between them, so a drain would take about 15 s; the abort
+    # must come well before that.
     process = start_run(
-        tmp_path, "tests.cli_handlers:started_sleep", "--mode", "thread", "--workers", "2"
+        tmp_path,
+        "tests.cli_handlers:started_sleep",
+        "--mode",
+        "thread",
+        "--workers",
+        "2",
+        "--queue-size",
+        "8",
     )
     wait_for_file(started_marker, process)
 

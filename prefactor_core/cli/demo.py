@@ -28,6 +28,7 @@ from .reporting import (
     ProgressReporter,
     ResultWriter,
     RunCounts,
+    format_count,
     format_rate,
     format_summary,
     open_result_file,
@@ -128,7 +129,8 @@ def demo(
     )
     configure_logging(reporter.console)
     reporter.message(
-        f"demo: {settings.workers} worker processes, {producers} producer threads, "
+        f"demo: {format_count(settings.workers, 'worker processes')}, "
+        f"{format_count(producers, 'producer threads')}, "
         f"walking {directory}"
     )
 
@@ -232,7 +234,7 @@ def _report_serial(
     parent.message(
         f"serial run in this process: {counts.finished} files in {elapsed:.2f} s "
         f"({format_rate(counts.finished, elapsed)} files/s); speedup over serial: {speedup} "
-        f"with {workers} worker processes on {cpus} CPUs"
+        f"with {format_count(workers, 'worker processes')} on {format_count(cpus, 'CPUs')}"
     )
 
 

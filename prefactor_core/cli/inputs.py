@@ -55,7 +55,7 @@ class Record:
         line_number: 1-based physical line number in `source`.
         item: The parsed item. When `error` is set, the line's text instead.
         error: Why the line could not be parsed, such as
-            `invalid JSON: Expecting value at column 1`, or None.
+            `invalid JSON: Expecting value: column 1`, or None.
     """
 
     source: str
@@ -136,7 +136,7 @@ def _parse_line(raw: bytes, source: str, line_number: int, input_format: InputFo
     try:
         return Record(source, line_number, json.loads(text))
     except json.JSONDecodeError as exc:
-        return Record(source, line_number, text, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        return Record(source, line_number, text, f"invalid JSON: {exc.msg}: column {exc.colno}")
 
 
 class QueueFeeder:

@@ -32,13 +32,16 @@ from .inputs import QueueFeeder, Record
 from .reporting import ProgressReporter, ResultWriter, RunCounts
 from .signals import StopSignals, abort_process
 
-__all__ = ["ExecutorSettings", "Pipeline", "RunOutcome", "wait_first"]
+__all__ = ["QUEUE_SLOTS_PER_WORKER", "ExecutorSettings", "Pipeline", "RunOutcome", "wait_first"]
 
 logger = logging.getLogger(__name__)
 
-# Queue slots per worker: enough that a worker finds the next item waiting,
-# few enough that a stop leaves little queued work to drain.
-_QUEUE_SLOTS_PER_WORKER = 16
+QUEUE_SLOTS_PER_WORKER = 4
+"""Default queue size per worker: enough that a worker finds the next item
+waiting, few enough that a stop leaves little queued work to drain. The
+executor hands a worker up to its share of the queued items at once, so a
+larger queue means larger batches: faster for trivial handlers, but a longer
+drain after a stop for slow ones."""
 
 # The number of invalid-line errors printed in full; the rest are counted.
 _MAX_INVALID_MESSAGES = 20
@@ -53,12 +56,15 @@ class ExecutorSettings:
         workers: Number of worker coroutines.
         max_retries: Attempts after the first one for a failing item.
         backoff_base: Delay in seconds before the first retry.
+        queue_size: Maximum items read ahead of the workers, or None for
+            `QUEUE_SLOTS_PER_WORKER` per worker.
     """
 
     mode: Mode | None
     workers: int
     max_retries: int
     backoff_base: float
+    queue_size: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +126,8 @@ class Pipeline:
         Raises:
             click.UsageError: The executor rejected the settings or the handler.
         """
-        queue: InMemoryQueue[Any] = InMemoryQueue(
-            maxsize=self._settings.workers * _QUEUE_SLOTS_PER_WORKER
-        )
+        queue_size = self._settings.queue_size or self._settings.workers * QUEUE_SLOTS_PER_WORKER
+        queue: InMemoryQueue[Any] = InMemoryQueue(maxsize=queue_size)
         executor = self._build_executor(queue)
         self._executor = executor
         feeder = QueueFeeder(queue, streams, self._record_invalid, thread_name=thread_name)
@@ -142,6 +147,11 @@ class Pipeline:
                 await asyncio.to_thread(feeder.stop)
             self._counts.accepted = feeder.accepted
             self._input_closed = True
+            if signals.signal_name is not None:
+                self._reporter.message(
+                    f"{signals.signal_name} received: finishing {self._counts.unfinished} "
+                    f"accepted items; send it again to abort"
+                )
 
             # Workers finish the items still queued and every retry before
             # `stop` returns, so each accepted item has ended after it.

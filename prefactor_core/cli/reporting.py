@@ -35,6 +35,7 @@ __all__ = [
     "ProgressReporter",
     "ResultWriter",
     "RunCounts",
+    "format_count",
     "format_rate",
     "format_summary",
     "open_result_file",
@@ -145,9 +146,22 @@ def format_rate(count: int, seconds: float) -> str:
 class _RateColumn(ProgressColumn):
     """Items per second since the start, from the task's completed count."""
 
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self._unit = unit
+
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed or 0.0
-        return Text(f"{format_rate(int(task.completed), elapsed)} items/s", style="cyan")
+        return Text(f"{format_rate(int(task.completed), elapsed)} {self._unit}/s", style="cyan")
+
+
+class _RemainingColumn(TimeRemainingColumn):
+    """Estimated time left, or nothing while the total is unknown."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text.assemble("ETA ", super().render(task))
 
 
 class ProgressReporter:
@@ -169,7 +183,7 @@ class ProgressReporter:
     ) -> None:
         self._counts = counts
         self._unit = unit
-        self._description = description or unit
+        self._description = description or "progress"
         self._console = Console(stderr=True)
         self._terminal = self._console.is_terminal and enabled
         self._log_lines = enabled and not self._terminal
@@ -202,10 +216,9 @@ class ProgressReporter:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("[red]{task.fields[failed]} failed"),
-                _RateColumn(),
+                _RateColumn(self._unit),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                _RemainingColumn(),
                 console=self._console,
                 transient=False,
             )
@@ -263,7 +276,7 @@ class ProgressReporter:
         elapsed = self.elapsed
         done = f"{counts.finished}" if counts.total is None else f"{counts.finished}/{counts.total}"
         line = (
-            f"progress: {done} {self._unit} done, {counts.failed} failed, "
+            f"{self._description}: {done} {self._unit} done, {counts.failed} failed, "
             f"{format_rate(counts.finished, elapsed)} {self._unit}/s"
         )
         if counts.total is not None and counts.finished > 0:
@@ -293,14 +306,15 @@ def format_summary(
     """
     failed = f"{counts.failed} failed"
     if counts.invalid:
-        failed += f" ({_count(counts.invalid, 'invalid input lines')})"
+        failed += f" ({format_count(counts.invalid, 'invalid input lines')})"
     timing = f"in {elapsed:.2f} s ({format_rate(counts.finished, elapsed)} {unit}/s)"
 
     if stop_signal is None:
-        return f"{_count(counts.finished, unit)}: {counts.succeeded} succeeded, {failed} {timing}"
+        finished = format_count(counts.finished, unit)
+        return f"{finished}: {counts.succeeded} succeeded, {failed} {timing}"
 
     parts = [
-        f"stopped by {stop_signal}: {_count(counts.accepted, unit)} accepted",
+        f"stopped by {stop_signal}: {format_count(counts.accepted, unit)} accepted",
         f"{counts.succeeded} succeeded",
         failed,
     ]
@@ -309,6 +323,10 @@ def format_summary(
     return ", ".join(parts) + f", {timing}"
 
 
-def _count(number: int, plural: str) -> str:
-    """Return `number` with `plural`, made singular for 1 by dropping its final "s"."""
-    return f"{number} {plural[:-1] if number == 1 else plural}"
+def format_count(number: int, plural: str) -> str:
+    """Return `number` followed by `plural`, made singular when `number` is 1.
+
+    The singular drops the final "s", or "es" after "ss" ("processes").
+    """
+    singular = plural[:-2] if plural.endswith("sses") else plural[:-1]
+    return f"{number} {singular if number == 1 else plural}"

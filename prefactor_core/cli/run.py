@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import stat
 import sys
@@ -27,7 +28,7 @@ from .options import (
     progress_option,
     result_options,
 )
-from .pipeline import ExecutorSettings, Pipeline, RunOutcome
+from .pipeline import QUEUE_SLOTS_PER_WORKER, ExecutorSettings, Pipeline, RunOutcome
 from .reporting import (
     ProgressReporter,
     ResultWriter,
@@ -52,6 +53,14 @@ EXIT_FAILED = 1
 )
 @format_option
 @executor_options
+@click.option(
+    "--queue-size",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help=f"Maximum items read ahead of the workers. Default: {QUEUE_SLOTS_PER_WORKER} per "
+    "worker. A larger queue speeds up trivial handlers and lengthens the drain after a stop.",
+)
 @result_options
 @progress_option
 def run(
@@ -62,6 +71,7 @@ def run(
     workers: int,
     max_retries: int,
     backoff_base: float,
+    queue_size: int | None,
     output_path: str | None,
     failed_path: str | None,
     progress: bool,
@@ -76,7 +86,9 @@ def run(
     Exit status: 0 when every item succeeded, 1 when some failed, 2 on a
     usage error, 128 + the signal number when a signal stopped the input.
     """
-    settings = executor_settings(mode, workers, max_retries, backoff_base)
+    settings = dataclasses.replace(
+        executor_settings(mode, workers, max_retries, backoff_base), queue_size=queue_size
+    )
     output = open_result_file(output_path, "--output")
     failed = open_result_file(failed_path, "--failed")
     writer = ResultWriter(output, failed)
