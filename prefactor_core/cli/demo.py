@@ -166,7 +166,30 @@ async def _run_parallel(
     streams = [
         _walk_records(roots, skipped) for roots in _split_roots(directory, skipped, producers)
     ]
-    return await pipeline.run(streams, thread_name="walker")
+    # The producers walk only as fast as the workers take paths, so a
+    # separate walk that only counts gives the progress bar its total early.
+    cancel_count = threading.Event()
+    counting = asyncio.create_task(
+        asyncio.to_thread(_count_files, directory, skipped, reporter.counts, cancel_count)
+    )
+    try:
+        return await pipeline.run(streams, thread_name="walker")
+    finally:
+        cancel_count.set()
+        await counting
+
+
+def _count_files(
+    directory: str, skipped: frozenset[str], counts: RunCounts, cancelled: threading.Event
+) -> None:
+    """Set `counts.total` to the number of files, unless cancelled or already set."""
+    total = 0
+    for _ in walk_files(_top_level_entries(directory, skipped), skipped):
+        if cancelled.is_set():
+            return
+        total += 1
+    if counts.total is None:
+        counts.total = total
 
 
 def walk_files(roots: Sequence[str], skipped: frozenset[str] = frozenset()) -> Iterator[str]:

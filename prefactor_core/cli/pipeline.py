@@ -147,6 +147,9 @@ class Pipeline:
                 await asyncio.to_thread(feeder.stop)
             self._counts.accepted = feeder.accepted
             self._input_closed = True
+            if feeder.exhausted:
+                # The whole input is known now, which gives the bar its ETA.
+                self._counts.total = feeder.accepted
             if signals.signal_name is not None:
                 self._reporter.message(
                     f"{signals.signal_name} received: finishing {self._counts.unfinished} "
