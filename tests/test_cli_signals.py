@@ -84,9 +84,8 @@ def test_first_signal_drains_accepted_items(
 
 @pytest.mark.timeout(60)
 def test_second_signal_aborts_at_once(tmp_path: Path, started_marker: Path) -> None:
-    # Each item sleeps 2 s, and the two workers hold up to 16 accepted
-    # items between them, so a drain would take about 15 s; the abort
-    # must come well before that.
+    # Each item sleeps 2 s, and up to 16 items are accepted, so a drain
+    # would take about 15 s. The abort must come well before that.
     process = start_run(
         tmp_path,
         "tests.cli_handlers:started_sleep",

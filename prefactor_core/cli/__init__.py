@@ -1,6 +1,6 @@
 """The `prefactor-core` command line: `run`, `demo`, `worker` and `enqueue`.
 
-`cli` is the click group; add a subcommand with `cli.add_command(command)`
+`cli` is the click group. Add a subcommand with `cli.add_command(command)`
 or through an entry point in the group `prefactor_core.commands` (see
 `prefactor_core.cli.app`).
 

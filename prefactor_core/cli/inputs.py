@@ -143,8 +143,8 @@ class QueueFeeder:
     """Producer threads that put record items into a queue's thread face.
 
     Each stream of records gets one daemon thread. An item is *accepted* once
-    `put` returned; a record with an error is accepted too, but it is handed
-    to `on_invalid` (on the event loop) instead of the queue. So every
+    `put` returned. A record with an error is accepted too, but it goes to
+    `on_invalid`, called on the event loop, instead of the queue. So every
     accepted record ends either in the queue or in the failure report, and
     `accepted` counts them exactly.
 

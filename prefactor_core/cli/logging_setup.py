@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 __all__ = ["configure_logging"]
 
 _PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RICH_FORMAT = "%(name)s: %(message)s"
 
 
 def configure_logging(console: Console) -> None:
@@ -28,7 +29,9 @@ def configure_logging(console: Console) -> None:
 
     handler: logging.Handler
     if console.is_terminal:
+        # RichHandler draws the time and the level itself.
         handler = RichHandler(console=console, show_path=False)
+        handler.setFormatter(logging.Formatter(_RICH_FORMAT))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(_PLAIN_FORMAT))

@@ -8,10 +8,10 @@ How data flows:
                                         v                             v
                           event loop: RunCounts, --output and --failed files
 
-The queue holds a few items per worker, so the producers read the input only
-as fast as the workers take it. A run ends when the producers have read all
-input, or after the first stop signal; either way it returns only once every
-accepted item has ended in success or failure.
+The queue has room for a few items per worker, so the producers read the
+input only as fast as the workers take it. A run ends when the producers have
+read all input, or after the first stop signal. Either way it returns only
+once every accepted item has ended in success or failure.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from prefactor_core.queue.executor import Mode
 
 from .handler_path import Handler
 from .inputs import QueueFeeder, Record
-from .reporting import ProgressReporter, ResultWriter, RunCounts
+from .reporting import ProgressReporter, ResultWriter, RunCounts, format_count
 from .signals import StopSignals, abort_process
 
 __all__ = ["QUEUE_SLOTS_PER_WORKER", "ExecutorSettings", "Pipeline", "RunOutcome", "wait_first"]
@@ -53,7 +53,7 @@ class ExecutorSettings:
 
     Attributes:
         mode: "async", "thread", "process", or None for the executor's default.
-        workers: Number of worker coroutines.
+        workers: Number of attempts running at once.
         max_retries: Attempts after the first one for a failing item.
         backoff_base: Delay in seconds before the first retry.
         queue_size: Maximum items read ahead of the workers, or None for
@@ -69,7 +69,7 @@ class ExecutorSettings:
 
 @dataclasses.dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended.
+    """Outcome of one run.
 
     Attributes:
         counts: The final counts.
@@ -91,8 +91,8 @@ class RunOutcome:
 class Pipeline:
     """One run of a handler over the items of some producer threads.
 
-    The pipeline owns the callbacks that update the counts; the caller owns
-    the writer and the reporter and closes them. `name` names the executor
+    The pipeline owns the callbacks that update the counts, and the caller
+    owns the writer and the reporter and closes them. `name` names the executor
     in log records.
     """
 
@@ -142,7 +142,7 @@ class Pipeline:
 
             await wait_first(feeder.finished.wait(), signals.requested.wait())
             if not feeder.finished.is_set():
-                # Wait for the producers to leave their put attempt; after
+                # Wait for the producers to leave their put attempt. After
                 # that, `accepted` no longer changes.
                 await asyncio.to_thread(feeder.stop)
             self._counts.accepted = feeder.accepted
@@ -152,8 +152,9 @@ class Pipeline:
                 self._counts.total = feeder.accepted
             if signals.signal_name is not None:
                 self._reporter.message(
-                    f"{signals.signal_name} received: finishing {self._counts.unfinished} "
-                    f"accepted items; send it again to abort"
+                    f"{signals.signal_name} received: finishing "
+                    f"{format_count(self._counts.unfinished, 'accepted items')}; "
+                    "send it again to abort"
                 )
 
             # Workers finish the items still queued and every retry before
@@ -178,7 +179,7 @@ class Pipeline:
 
         Blocks until the signal, then stops the executor, which finishes the
         deliveries already handed out. A second stop signal ends the process
-        at once; a persistent queue redelivers what was left unfinished.
+        at once, and a persistent queue redelivers what was left unfinished.
 
         Raises:
             click.UsageError: The executor rejected the settings or the handler.
@@ -258,7 +259,8 @@ class Pipeline:
         self._reporter.abandon()
         self._writer.flush()
         self._reporter.message(
-            f"aborted by a second {signal_name}: {unfinished} accepted items left unfinished "
+            f"aborted by a second {signal_name}: {format_count(unfinished, 'accepted items')} "
+            "left unfinished "
             f"({self._counts.succeeded} succeeded, {self._counts.failed} failed)"
         )
         abort_process(signal_number)

@@ -84,10 +84,10 @@ def worker(
 ) -> None:
     """Run HANDLER on the items of the queue at URL until SIGINT or SIGTERM.
 
-    The first signal stops taking items and finishes those already taken; a
-    second one aborts at once, and the queue redelivers the unfinished items
-    to another worker. Exit status: 0 after a stop by signal, 2 on a usage
-    error.
+    The first signal stops taking items and finishes those already taken.
+    A second one aborts at once, and the queue redelivers the unfinished
+    items to another worker. Exit status: 0 after a stop by signal, 2 on a
+    usage error.
     """
     settings = executor_settings(mode, workers, max_retries, backoff_base)
     output = open_result_file(output_path, "--output")

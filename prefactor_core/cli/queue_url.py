@@ -58,34 +58,33 @@ def redact_url(url: str) -> str:
 def open_queue(url: str, **options: Any) -> Queue[Any]:
     """Create the queue that `url` names, through its class's `from_url`.
 
-    Whether this connects depends on the queue class; the queues of this
-    package connect on first use.
+    Whether it connects to the service at once depends on the queue class.
 
     Raises:
         QueueURLError: The URL has no or an unsupported scheme, the queue
             module or its driver is not installed, or `from_url` rejected it.
     """
-    shown = redact_url(url)
+    redacted = redact_url(url)
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:
-        raise QueueURLError(f"invalid queue URL {shown!r}: {exc}") from exc
+        raise QueueURLError(f"invalid queue URL {redacted!r}: {exc}") from exc
     if not scheme or "://" not in url:
         raise QueueURLError(
-            f"invalid queue URL {shown!r}: expected a URL starting with {_SUPPORTED}"
+            f"invalid queue URL {redacted!r}: expected a URL starting with {_SUPPORTED}"
         )
 
     engine = _ENGINES.get(scheme)
     if engine is None:
         raise QueueURLError(
-            f"unsupported queue URL scheme {scheme + '://'!r} in {shown!r}; use {_SUPPORTED}"
+            f"unsupported queue URL scheme {scheme + '://'!r} in {redacted!r}; use {_SUPPORTED}"
         )
 
     queue_class = _import_queue_class(engine)
     try:
         queue: Queue[Any] = queue_class.from_url(url, **options)
     except ValueError as exc:
-        raise QueueURLError(f"invalid queue URL {shown!r}: {exc}") from exc
+        raise QueueURLError(f"invalid queue URL {redacted!r}: {exc}") from exc
     return queue
 
 

@@ -1,7 +1,7 @@
 """Output of the commands: result files, progress on stderr and the summary line.
 
 `ResultWriter` writes the `--output` and `--failed` JSONL files. `RunCounts`
-holds the counts that the executor callbacks update. `ProgressReporter` shows
+contains the counts that the executor callbacks update. `ProgressReporter` shows
 them on stderr, as a rich progress bar on a terminal and as plain lines
 elsewhere, and prints messages so that they do not break the bar.
 """

@@ -1,9 +1,10 @@
 """The `run` command: a handler over the items of files or stdin.
 
 It reads the input lazily on one producer thread, runs the handler through a
-`TaskExecutor`, writes results and failures as JSON lines, and exits with 0
-(all succeeded), 1 (some failed), 2 (usage error) or 128 + the signal number
-(stopped by a signal before the end of the input).
+`TaskExecutor` and writes results and failures as JSON lines. The exit status
+is 0 when all items succeeded, 1 when some failed, 2 on a usage error, and
+128 + the signal number when a signal stopped the run before the end of the
+input.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def run(
 
     HANDLER is 'package.module:function', a sync or async function that
     takes one item. Each non-blank input line is one item. The first SIGINT
-    or SIGTERM stops reading and finishes the items already accepted; a
+    or SIGTERM stops reading and finishes the items already accepted, and a
     second one aborts at once.
 
     Exit status: 0 when every item succeeded, 1 when some failed, 2 on a
@@ -137,7 +138,7 @@ async def _run(
     try:
         outcome = await pipeline.run([iter_records(inputs, input_format)], thread_name="input")
         if outcome.stop_signal is not None and count_task is not None:
-            # The unread figure needs the total; the count is usually done
+            # The unread figure needs the total. The count is usually done
             # long before the drain, so waiting here costs little.
             await count_task
         return outcome

@@ -75,8 +75,9 @@ def abort_process(signum: int) -> None:
     """End the process at once with status 128 + `signum`.
 
     Worker processes started through multiprocessing are terminated first,
-    because `os._exit` skips the pool shutdown that would otherwise end them.
-    Threads still running a handler are not waited for.
+    because `os._exit` skips the pool shutdown, and a child in the middle of
+    a long handler call would otherwise keep running. Threads still running
+    a handler are not waited for.
     """
     for child in multiprocessing.active_children():
         child.terminate()
