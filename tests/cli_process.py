@@ -38,13 +38,13 @@ def run_cli(
     )
 
 
-def start_cli(*arguments: str, cwd: Path) -> subprocess.Popen[str]:
+def start_cli(*arguments: str, cwd: Path, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     """Start `python -m prefactor_core ARGUMENTS` in `cwd` with stderr piped."""
     return subprocess.Popen(
         [sys.executable, "-m", "prefactor_core", *arguments],
         cwd=cwd,
         env=cli_environment(),
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -110,3 +110,34 @@ def test_second_signal_aborts_at_once(tmp_path: Path, started_marker: Path) -> N
     match = re.search(r"aborted by a second SIGINT: (\d+) accepted items left unfinished", stderr)
     assert match is not None, stderr
     assert int(match.group(1)) > 0
+
+
+@pytest.mark.timeout(60)
+def test_signal_while_stdin_blocks(tmp_path: Path, started_marker: Path) -> None:
+    # The input thread is blocked reading a pipe that stays open; the command
+    # must still stop cleanly, without the interpreter aborting at shutdown.
+    process = start_cli(
+        "run",
+        "tests.cli_handlers:started_slow_echo",
+        "--output",
+        "out.jsonl",
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write("first\n")
+    process.stdin.flush()
+    wait_for_file(started_marker, process)
+    time.sleep(0.3)
+
+    process.send_signal(signal.SIGINT)
+    returncode = process.wait(timeout=30)
+    process.stdin.close()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+
+    assert returncode == 128 + signal.SIGINT, stderr
+    assert "Fatal Python error" not in stderr
+    assert "stopped by SIGINT: 1 item accepted" in stderr
+    assert "the rest of stdin left unread" in stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"item": "first", "result": "first"}]

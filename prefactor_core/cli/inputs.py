@@ -10,9 +10,11 @@ ends the reading within one put attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import queue as std_queue
 import sys
 import threading
@@ -83,10 +85,30 @@ def iter_records(inputs: Sequence[str], input_format: InputFormat) -> Iterator[R
     """
     for name in inputs or [STDIN]:
         if name == STDIN:
-            yield from _parse_stream(sys.stdin.buffer, _STDIN_NAME, input_format)
+            with _open_stdin() as stream:
+                yield from _parse_stream(stream, _STDIN_NAME, input_format)
             continue
         with open(name, "rb") as stream:
             yield from _parse_stream(stream, name, input_format)
+
+
+@contextlib.contextmanager
+def _open_stdin() -> Iterator[BinaryIO]:
+    """Open a binary reader of standard input that the interpreter does not own.
+
+    A producer thread may still block in a read of stdin when the command
+    exits. If that read went through `sys.stdin`, the interpreter would abort
+    at shutdown, because closing `sys.stdin` needs the lock that the blocked
+    read holds. A reader over a duplicate of the file descriptor avoids that.
+    """
+    try:
+        descriptor = os.dup(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):
+        # No real file descriptor, as under test runners that replace stdin.
+        yield sys.stdin.buffer
+        return
+    with os.fdopen(descriptor, "rb") as stream:
+        yield stream
 
 
 def count_records(paths: Sequence[str], cancelled: threading.Event | None = None) -> int | None:

@@ -235,6 +235,15 @@ class Pipeline:
         # In on_failure, the delivery's `attempts` counts every attempt made.
         attempts = current_delivery().attempts
         self._writer.write_failure(item, f"{type(error).__name__}: {error}", attempts)
+        if not self._writer.keeps_failures:
+            logger.error(
+                "%s: item %.200r failed (attempts: %d): %s: %s",
+                self._name,
+                item,
+                attempts,
+                type(error).__name__,
+                error,
+            )
 
     def _record_invalid(self, record: Record) -> None:
         self._counts.invalid += 1

@@ -79,6 +79,11 @@ class ResultWriter:
         self.failures: list[tuple[Any, str]] = []
         """The first `kept_failures` failures as `(item, error)`, for listing."""
 
+    @property
+    def keeps_failures(self) -> bool:
+        """Whether failures go to a file."""
+        return self._failed is not None
+
     def write_success(self, item: Any, result: Any) -> None:
         """Append one success record to the output file, if there is one."""
         if self._output is not None:
