@@ -24,11 +24,11 @@ def cli_environment() -> dict[str, str]:
 
 
 def run_cli(
-    *arguments: str, cwd: Path, stdin: str | None = None
+    *arguments: str, cwd: Path, stdin: str | None = None, module: str = "prefactor_core"
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m prefactor_core ARGUMENTS` in `cwd` and return the result."""
+    """Run `python -m MODULE ARGUMENTS` in `cwd` and return the result."""
     return subprocess.run(
-        [sys.executable, "-m", "prefactor_core", *arguments],
+        [sys.executable, "-m", module, *arguments],
         cwd=cwd,
         env=cli_environment(),
         input=stdin,
@@ -38,10 +38,15 @@ def run_cli(
     )
 
 
-def start_cli(*arguments: str, cwd: Path, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
-    """Start `python -m prefactor_core ARGUMENTS` in `cwd` with stderr piped."""
+def start_cli(
+    *arguments: str,
+    cwd: Path,
+    stdin: int = subprocess.DEVNULL,
+    module: str = "prefactor_core",
+) -> subprocess.Popen[str]:
+    """Start `python -m MODULE ARGUMENTS` in `cwd` with stderr piped."""
     return subprocess.Popen(
-        [sys.executable, "-m", "prefactor_core", *arguments],
+        [sys.executable, "-m", module, *arguments],
         cwd=cwd,
         env=cli_environment(),
         stdin=stdin,

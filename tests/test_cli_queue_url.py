@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -9,7 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from prefactor_core.cli import cli
-from prefactor_core.cli.queue_url import QueueURLError, _Engine, _import_queue_class, redact_url
+from prefactor_core.cli.queue_url import (
+    QueueURLError,
+    _Engine,
+    _import_queue_class,
+    redact_url,
+    register_queue_scheme,
+)
 
 from .cli_process import run_cli
 
@@ -84,3 +91,13 @@ def test_added_command_runs_in_group() -> None:
 
     assert result.exit_code == 0
     assert result.output == "hello from a plugin\n"
+
+
+def test_register_queue_scheme_rejects_bad_path() -> None:
+    with pytest.raises(ValueError, match=re.escape("expected 'package.module:ClassName'")):
+        register_queue_scheme("myqueue", "no_colon_here")
+
+
+def test_register_queue_scheme_rejects_bad_scheme() -> None:
+    with pytest.raises(ValueError, match="invalid URL scheme '1queue'"):
+        register_queue_scheme("1queue", "package.module:Queue")

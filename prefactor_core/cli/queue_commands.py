@@ -32,6 +32,7 @@ from .reporting import (
     ProgressReporter,
     ResultWriter,
     RunCounts,
+    format_count,
     format_rate,
     format_summary,
     open_result_file,
@@ -152,7 +153,8 @@ def enqueue(
 
     elapsed = reporter.elapsed
     summary = (
-        f"enqueued {counts.succeeded} items, {counts.invalid} invalid input lines skipped, "
+        f"enqueued {format_count(counts.succeeded, 'items')}, "
+        f"{format_count(counts.invalid, 'invalid input lines')} skipped, "
         f"in {elapsed:.2f} s ({format_rate(counts.succeeded, elapsed)} items/s)"
     )
     if stop_signal is not None:

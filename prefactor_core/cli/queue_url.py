@@ -1,20 +1,22 @@
 """Queue URLs: open a persistent queue from `--queue URL` by its scheme.
 
-`redis://` and `rediss://` open `RedisQueue`; `postgresql://` and
-`postgres://` open `PostgresQueue`. Each module is imported only when its
-scheme is used, so the command works without the drivers of the others.
+`redis://` and `rediss://` open `RedisQueue`, and `postgresql://` and
+`postgres://` open `PostgresQueue`. `register_queue_scheme` adds others.
+Each module is imported only when its scheme is used, so the command works
+without the drivers of the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from prefactor_core.queue import Queue
 
-__all__ = ["QueueURLError", "open_queue", "redact_url"]
+__all__ = ["QueueURLError", "open_queue", "redact_url", "register_queue_scheme"]
 
 
 class QueueURLError(ValueError):
@@ -25,11 +27,15 @@ class QueueURLError(ValueError):
 class _Engine:
     module: str
     class_name: str
-    extra: str
+    extra: str | None
+    """Extra of prefactor-core that installs the driver, or None for other packages."""
 
 
 _REDIS = _Engine("prefactor_core.queue.redis_queue", "RedisQueue", "redis")
 _POSTGRES = _Engine("prefactor_core.queue.postgres_queue", "PostgresQueue", "postgres")
+
+# A URL scheme: a letter followed by letters, digits, '+', '-' or '.'.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 _ENGINES = {
     "redis": _REDIS,
@@ -38,7 +44,34 @@ _ENGINES = {
     "postgres": _POSTGRES,
 }
 
-_SUPPORTED = "redis://, rediss://, postgresql:// or postgres://"
+
+def register_queue_scheme(scheme: str, queue_class_path: str) -> None:
+    """Make `open_queue` open URLs of `scheme` with the class at `queue_class_path`.
+
+    The path is written `package.module:ClassName`, and the class needs a
+    `from_url(url, **options)` class method. The module is imported only when
+    a URL of that scheme is opened. A registration replaces an earlier one
+    for the same scheme, the built-in schemes included.
+
+    Raises:
+        ValueError: The scheme or the path is malformed.
+    """
+    module, sep, class_name = queue_class_path.partition(":")
+    if not sep or not module or not class_name:
+        raise ValueError(
+            f"invalid queue class path {queue_class_path!r}: expected 'package.module:ClassName'"
+        )
+    if not _SCHEME.fullmatch(scheme):
+        raise ValueError(
+            f"invalid URL scheme {scheme!r}: expected a letter followed by letters, "
+            "digits, '+', '-' or '.'"
+        )
+    _ENGINES[scheme.lower()] = _Engine(module, class_name, None)
+
+
+def _supported_schemes() -> str:
+    names = [f"{scheme}://" for scheme in _ENGINES]
+    return ", ".join(names[:-1]) + f" or {names[-1]}"
 
 
 def redact_url(url: str) -> str:
@@ -71,13 +104,14 @@ def open_queue(url: str, **options: Any) -> Queue[Any]:
         raise QueueURLError(f"invalid queue URL {redacted!r}: {exc}") from exc
     if not scheme or "://" not in url:
         raise QueueURLError(
-            f"invalid queue URL {redacted!r}: expected a URL starting with {_SUPPORTED}"
+            f"invalid queue URL {redacted!r}: expected a URL starting with {_supported_schemes()}"
         )
 
     engine = _ENGINES.get(scheme)
     if engine is None:
+        supported = _supported_schemes()
         raise QueueURLError(
-            f"unsupported queue URL scheme {scheme + '://'!r} in {redacted!r}; use {_SUPPORTED}"
+            f"unsupported queue URL scheme {scheme + '://'!r} in {redacted!r}; use {supported}"
         )
 
     queue_class = _import_queue_class(engine)
@@ -99,9 +133,12 @@ def _import_queue_class(engine: _Engine) -> Any:
                 f"{engine.class_name} is not available: module {engine.module!r} "
                 "is missing from this installation of prefactor-core"
             ) from exc
+        if engine.extra is None:
+            install = f"install the package that provides {exc.name!r}"
+        else:
+            install = f"install it with: pip install 'prefactor-core[{engine.extra}]'"
         raise QueueURLError(
-            f"{engine.class_name} needs the module {exc.name!r}, which is not installed; "
-            f"install it with: pip install 'prefactor-core[{engine.extra}]'"
+            f"{engine.class_name} needs the module {exc.name!r}, which is not installed; {install}"
         ) from exc
 
     queue_class = getattr(module, engine.class_name, None)
