@@ -673,3 +673,35 @@ async def test_logs_start_stop_and_retries(caplog: pytest.LogCaptureFixture) -> 
     retry_records = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retry_records) == 1
     assert retry_records[0].levelno == logging.WARNING
+
+
+class BatchCountingQueue(InMemoryQueue[int]):
+    """In-memory queue that asks for batches, as a networked queue would."""
+
+    preferred_batch = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_sizes: list[int] = []
+
+    async def receive_batch(self, max_items: int) -> list[Delivery[int]]:
+        batch = await super().receive_batch(max_items)
+        self.batch_sizes.append(len(batch))
+        return batch
+
+
+async def test_async_mode_uses_preferred_batch() -> None:
+    queue = BatchCountingQueue()
+    for value in range(200):
+        await queue.put(value)
+    seen: list[int] = []
+
+    async def handle(item: int) -> None:
+        seen.append(item)
+
+    async with TaskExecutor(queue, handle, num_workers=2):
+        pass
+
+    assert sorted(seen) == list(range(200))
+    assert max(queue.batch_sizes) == 16
+    assert sum(queue.batch_sizes) == 200

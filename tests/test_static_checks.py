@@ -29,7 +29,8 @@ def test_mypy_strict_is_clean() -> None:
 
 @pytest.mark.timeout(60)
 def test_ruff_check_is_clean() -> None:
-    completed = run_tool("ruff", "check", "prefactor_core", "tests", "benchmarks")
+    folders = [name for name in ("prefactor_core", "tests", "benchmarks") if (ROOT / name).is_dir()]
+    completed = run_tool("ruff", "check", *folders)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
