@@ -8,9 +8,11 @@ its own process, on any machine that reaches the queue's service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import click
 
@@ -114,14 +116,12 @@ async def _serve(
     writer: ResultWriter,
     reporter: ProgressReporter,
 ) -> RunOutcome:
-    queue = _open_queue(queue_url)
-    logger.info("worker started on %s with handler %s", redact_url(queue_url), handler.path)
-    try:
+    async with _opened(queue_url) as queue:
+        logger.info("worker started on %s with handler %s", redact_url(queue_url), handler.path)
         pipeline = Pipeline(handler, settings, writer, reporter, reporter.counts, name="worker")
-        return await pipeline.serve(queue)
-    finally:
-        await _release(queue)
-        logger.info("worker stopped")
+        outcome = await pipeline.serve(queue)
+    logger.info("worker stopped")
+    return outcome
 
 
 @click.command()
@@ -170,8 +170,17 @@ async def _enqueue(
     reporter: ProgressReporter,
 ) -> tuple[str | None, int]:
     """Feed the items to the queue at `queue_url`; return the signal name and exit status."""
+    async with _opened(queue_url) as queue:
+        return await _enqueue_into(queue, inputs, input_format, reporter)
+
+
+async def _enqueue_into(
+    queue: Queue[Any],
+    inputs: tuple[str, ...],
+    input_format: InputFormat,
+    reporter: ProgressReporter,
+) -> tuple[str | None, int]:
     counts = reporter.counts
-    queue = _open_queue(queue_url)
     buffer: InMemoryQueue[Any] = InMemoryQueue(maxsize=_ENQUEUE_BUFFER_SIZE)
 
     def record_invalid(record: Record) -> None:
@@ -211,7 +220,6 @@ async def _enqueue(
     finally:
         signals.uninstall()
         await reporter.stop()
-        await _release(queue)
 
     if put_error is not None:
         reporter.message(f"enqueue failed after {counts.succeeded} items: {put_error}")
@@ -229,6 +237,38 @@ def _abort_enqueue(reporter: ProgressReporter, signal_name: str, signal_number: 
         f"aborted by a second {signal_name} after {reporter.counts.succeeded} items were enqueued"
     )
     abort_process(signal_number)
+
+
+@contextlib.asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Queue[Any]]:
+    """Open the queue at `url` for the body and release its connections after it.
+
+    A queue with `async with` support is entered, so a queue that connects
+    on entry reports an unreachable service before any work starts.
+
+    Raises:
+        click.BadParameter: The URL is invalid or its queue class is missing.
+        click.ClickException: Entering the queue failed; the exit status is 1.
+    """
+    queue = _open_queue(url)
+    if not hasattr(queue, "__aenter__"):
+        try:
+            yield queue
+        finally:
+            await _release(queue)
+        return
+
+    context = cast("contextlib.AbstractAsyncContextManager[Queue[Any]]", queue)
+    try:
+        entered = await context.__aenter__()
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot open the queue at {redact_url(url)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        yield entered
+    finally:
+        await context.__aexit__(None, None, None)
 
 
 async def _release(queue: Queue[Any]) -> None:
