@@ -1,8 +1,8 @@
 """The `worker` and `enqueue` commands, which use a persistent queue at a URL.
 
-`enqueue` reads items as `run` does and puts them into the queue; `worker`
-runs a `TaskExecutor` on the queue until SIGINT or SIGTERM. Each may run in
-its own process, on any machine that reaches the queue's service.
+`enqueue` reads items as `run` does and puts them into the queue, and
+`worker` runs a `TaskExecutor` on the queue until SIGINT or SIGTERM. Each
+may run in its own process, on any machine that reaches the queue's service.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ logger = logging.getLogger(__name__)
 _ENQUEUE_BUFFER_SIZE = 64
 
 _QUEUE_URL_HELP = (
-    "Queue to use: redis://HOST[:PORT][/DB], rediss://..., "
-    "postgresql://USER@HOST[:PORT]/DATABASE or postgres://..."
+    "Queue to use, such as redis://HOST[:PORT][/DB]?stream=NAME (or rediss://) or "
+    "postgresql://USER@HOST[:PORT]/DATABASE?queue=NAME (or postgres://)."
 )
 
 
@@ -169,7 +169,12 @@ async def _enqueue(
     input_format: InputFormat,
     reporter: ProgressReporter,
 ) -> tuple[str | None, int]:
-    """Feed the items to the queue at `queue_url`; return the signal name and exit status."""
+    """Put the input items into the queue at `queue_url`.
+
+    Returns:
+        The name of the signal that stopped the input, or None, and the exit
+        status.
+    """
     async with _opened(queue_url) as queue:
         return await _enqueue_into(queue, inputs, input_format, reporter)
 
@@ -234,7 +239,8 @@ async def _enqueue_into(
 def _abort_enqueue(reporter: ProgressReporter, signal_name: str, signal_number: int) -> None:
     reporter.abandon()
     reporter.message(
-        f"aborted by a second {signal_name} after {reporter.counts.succeeded} items were enqueued"
+        f"aborted by a second {signal_name} after "
+        f"{format_count(reporter.counts.succeeded, 'items')} were enqueued"
     )
     abort_process(signal_number)
 
@@ -272,7 +278,7 @@ async def _opened(url: str) -> AsyncIterator[Queue[Any]]:
 
 
 async def _release(queue: Queue[Any]) -> None:
-    """Release the queue's connections, for queues that hold any."""
+    """Release the queue's connections, for queue classes that have `aclose`."""
     aclose = getattr(queue, "aclose", None)
     if aclose is not None:
         await aclose()
