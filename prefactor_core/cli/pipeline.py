@@ -136,8 +136,10 @@ class Pipeline:
 
         signals.install()
         try:
-            executor.start()
+            # The clock starts before the executor, so the rate includes
+            # starting the thread or process pool.
             self._reporter.start()
+            executor.start()
             feeder.start()
 
             await wait_first(feeder.finished.wait(), signals.requested.wait())
@@ -190,8 +192,8 @@ class Pipeline:
 
         signals.install()
         try:
-            executor.start()
             self._reporter.start()
+            executor.start()
             await signals.requested.wait()
             await executor.stop()
         finally:
