@@ -463,6 +463,10 @@ class TaskExecutor(Generic[T]):
             self._state_changed()
 
     async def _run_batch(self, batch: list[Delivery[T]]) -> None:
+        if self._inline_handler is not None:
+            await self._run_inline_batch(self._inline_handler, batch)
+            return
+
         in_flight = self._in_flight
         for delivery in batch:
             in_flight[id(delivery)] = delivery
@@ -472,13 +476,7 @@ class TaskExecutor(Generic[T]):
         else:
             await self._wait_for_permit()
         try:
-            if self._inline_handler is not None and len(batch) == 1:
-                try:
-                    outcomes = [Outcome(True, await self._inline_handler(batch[0].item))]
-                except Exception as exc:
-                    outcomes = [Outcome(False, exc)]
-            else:
-                outcomes = await self._runner.run([delivery.item for delivery in batch])
+            outcomes = await self._runner.run([delivery.item for delivery in batch])
         finally:
             self._release_permit()
 
@@ -490,6 +488,36 @@ class TaskExecutor(Generic[T]):
                     self._state_changed()
             else:
                 await self._settle(delivery, outcome)
+
+    async def _run_inline_batch(
+        self, handler: Callable[[T], Any], batch: list[Delivery[T]]
+    ) -> None:
+        # Mode "async" without a time limit: await the handler on each item
+        # in turn, settling each before the next starts, under one permit.
+        in_flight = self._in_flight
+        for delivery in batch:
+            in_flight[id(delivery)] = delivery
+
+        if self._free_permits > 0 and not self._permit_waiters:
+            self._free_permits -= 1
+        else:
+            await self._wait_for_permit()
+        try:
+            for delivery in batch:
+                try:
+                    result = await handler(delivery.item)
+                except Exception as exc:
+                    await self._settle(delivery, Outcome(False, exc))
+                    continue
+                if not self._plain_success:
+                    await self._settle(delivery, Outcome(True, result))
+                    continue
+                self._succeeded += 1
+                del in_flight[id(delivery)]
+                if self._waiters:
+                    self._state_changed()
+        finally:
+            self._release_permit()
 
     async def _wait_for_permit(self) -> None:
         assert self._loop is not None
