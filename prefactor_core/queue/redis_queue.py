@@ -282,6 +282,7 @@ class RedisQueue(Queue[T]):
         self._unseen_puts: list[tuple[int, int]] = []
         self._unseen_nacks: list[int] = []
         self._receiving = 0  # receive_batch calls under way
+        self._receive_attempts_logged = 0  # reconnection attempts of receivers logged so far
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -450,16 +451,21 @@ class RedisQueue(Queue[T]):
                         f"{operation} timed out after {elapsed:.1f} s: Redis at {self._safe_url}"
                         f" is unreachable ({exc}); start Redis or raise retry_timeout"
                     ) from exc
-                logger.warning(
-                    "Redis at %s unreachable during %s on stream %r (attempt %d): %s;"
-                    " reconnecting in %.2f s",
-                    self._safe_url,
-                    operation,
-                    self._stream,
-                    attempt,
-                    exc,
-                    delay,
-                )
+                # Concurrent receivers fail together, so only the first to
+                # reach each attempt number logs it.
+                if operation != "receive" or attempt > self._receive_attempts_logged:
+                    if operation == "receive":
+                        self._receive_attempts_logged = attempt
+                    logger.warning(
+                        "Redis at %s unreachable during %s on stream %r (attempt %d): %s;"
+                        " reconnecting in %.2f s",
+                        self._safe_url,
+                        operation,
+                        self._stream,
+                        attempt,
+                        exc,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 continue
             except ResponseError as exc:
@@ -475,7 +481,12 @@ class RedisQueue(Queue[T]):
                 self._group_ready = False
                 await self._ensure_group()
                 continue
-            if attempt:
+            if attempt and operation == "receive":
+                first_to_recover = self._receive_attempts_logged > 0
+                self._receive_attempts_logged = 0
+            else:
+                first_to_recover = True
+            if attempt and first_to_recover:
                 logger.info(
                     "Redis at %s reachable again for %s on stream %r after %d attempts",
                     self._safe_url,
