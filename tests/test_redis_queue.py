@@ -203,6 +203,31 @@ async def test_close_wakes_blocked_receivers(queue: RedisQueue[Any]) -> None:
     assert queue.closed
 
 
+async def test_read_after_close_released(
+    stream_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    options: dict[str, Any] = {"stream": stream_name, "visibility_timeout": 30.0}
+    closing: RedisQueue[Any] = RedisQueue(SHARED_REDIS_URL, poll_interval=1.0, **options)
+    receiver = asyncio.ensure_future(closing.receive())
+    await asyncio.sleep(0.3)  # the receiver now blocks in XREADGROUP
+    await closing.close()
+    with pytest.raises(QueueClosedError):
+        await asyncio.wait_for(receiver, 1)
+
+    # The blocked read is still open on the server and takes this entry.
+    async with RedisQueue(SHARED_REDIS_URL, **options) as producer:
+        await producer.put("late")
+    await closing.aclose()
+    assert "released 1 entries" in caplog.text
+
+    # Without the release it would wait for the 30 s visibility timeout.
+    async with RedisQueue(SHARED_REDIS_URL, poll_interval=0.1, **options) as other:
+        delivery = await asyncio.wait_for(other.receive(), 3)
+        await other.ack(delivery)
+    assert delivery.item == "late"
+
+
 async def test_delivery_from_other_queue_rejected(queue: RedisQueue[Any], stream_name: str) -> None:
     await queue.put(1)
     delivery = await queue.receive()

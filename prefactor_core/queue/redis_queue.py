@@ -72,6 +72,7 @@ SOCKET_CONNECT_TIMEOUT = 5.0  # seconds to open a connection to Redis
 # Seconds a reply may take beyond the XREADGROUP block time before the
 # connection is treated as dead.
 SOCKET_TIMEOUT_MARGIN = 10.0
+READ_END_MARGIN = 2.0  # seconds aclose waits for a blocked read beyond poll_interval
 
 # Errors after which the same command may succeed once Redis is back. A wrong
 # password is final, so AuthenticationError is raised at once.
@@ -267,6 +268,7 @@ class RedisQueue(Queue[T]):
         self._in_flight: set[bytes] = set()
         self._lease_task: asyncio.Task[None] | None = None
         self._receive_tasks: set[asyncio.Future[list[Delivery[T]]]] = set()
+        self._release_tasks: set[asyncio.Future[None]] = set()
         self._claim_cursor = b"0-0"
         self._next_claim_at = 0.0
         self._retry_wait_ms = -1  # ms until the next retry is due, as of `_retry_wait_at`
@@ -436,6 +438,8 @@ class RedisQueue(Queue[T]):
         attempt = 0
         group_repairs = 0
         while True:
+            if attempt and operation == "receive" and self._closed:
+                raise QueueClosedError(f"receive on closed {self!r}")
             try:
                 result = await call()
             except AuthenticationError:
@@ -609,21 +613,73 @@ class RedisQueue(Queue[T]):
             task.add_done_callback(self._receive_tasks.discard)
             try:
                 await asyncio.wait((task, closed), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not task.done():
-                    # NOTE: entries that XREADGROUP delivered to a cancelled
-                    # read stay pending and are reclaimed after the
-                    # visibility timeout.
-                    task.cancel()
+            except asyncio.CancelledError:
+                # NOTE: entries that XREADGROUP delivered to a read that the
+                # caller cancelled stay pending and are reclaimed after the
+                # visibility timeout.
+                task.cancel()
+                raise
             if not task.done():
-                # Let the cancelled read release its connection before aclose.
-                await asyncio.wait((task,))
-            if task.cancelled():
+                # Closed while the read blocks. Cancelling it could lose the
+                # reply to an XREADGROUP that already took entries, so the
+                # read ends by itself within poll_interval and hands back
+                # what it took.
+                task.add_done_callback(self._release_late_batch)
                 raise QueueClosedError(f"receive on closed {self!r}")
             batch = task.result()
             if batch:
                 self._start_leases()
                 return batch
+
+    def _release_late_batch(self, task: asyncio.Future[list[Delivery[T]]]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            if not isinstance(error, QueueClosedError):
+                logger.warning(
+                    "consumer %s: receive failed while closing: %r", self._consumer, error
+                )
+            return
+        entry_ids = [delivery.receipt.entry_id for delivery in task.result()]
+        if not entry_ids:
+            return
+        self._in_flight.difference_update(entry_ids)
+        release = asyncio.ensure_future(self._release_entries(entry_ids))
+        self._release_tasks.add(release)
+        release.add_done_callback(self._release_tasks.discard)
+
+    async def _release_entries(self, entry_ids: list[bytes]) -> None:
+        """Make entries that this client took but will not hand out reclaimable at once.
+
+        XCLAIM with IDLE sets their idle time to the visibility timeout, so
+        the next XAUTOCLAIM of any consumer takes them.
+        """
+        try:
+            await self._redis.xclaim(
+                self._stream,
+                self._group,
+                self._consumer,
+                0,
+                list[Any](entry_ids),
+                idle=self._visibility_ms,
+                justid=True,
+            )
+        except (*_RETRYABLE_ERRORS, ResponseError) as exc:
+            logger.warning(
+                "consumer %s could not release %d entries read while closing: %s;"
+                " they are redelivered after the visibility timeout",
+                self._consumer,
+                len(entry_ids),
+                exc,
+            )
+            return
+        logger.info(
+            "consumer %s released %d entries of stream %r read while closing",
+            self._consumer,
+            len(entry_ids),
+            self._stream,
+        )
 
     def _closed_signal(self) -> asyncio.Future[None]:
         if self._closed_future is None:
@@ -992,8 +1048,10 @@ class RedisQueue(Queue[T]):
     async def aclose(self) -> None:
         """Close the queue, stop renewing leases and release the connections.
 
-        Deliveries still in flight stay pending and are redelivered after the
-        visibility timeout. The consumer is removed from the group when it
+        Waits up to ``poll_interval`` for reads still blocked in XREADGROUP,
+        and makes the entries they took reclaimable by other consumers at
+        once. Deliveries still in flight stay pending and are redelivered
+        after the visibility timeout. The consumer is removed from the group when it
         owns no pending entry.
         """
         await self.close()
@@ -1002,10 +1060,17 @@ class RedisQueue(Queue[T]):
         self._released = True
         if self._lease_task is not None:
             self._lease_task.cancel()
-        for task in list(self._receive_tasks):
-            task.cancel()
-        if self._receive_tasks:
-            await asyncio.wait(list(self._receive_tasks))
+        # Reads still blocked end within poll_interval. Entries they took are
+        # released by `_release_late_batch` before the connections close.
+        reads = [task for task in self._receive_tasks if not task.done()]
+        if reads:
+            _, stuck = await asyncio.wait(reads, timeout=self._poll_ms / 1000 + READ_END_MARGIN)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
+        if self._release_tasks:
+            await asyncio.wait(list(self._release_tasks))
         if self._in_flight:
             logger.warning(
                 "released %r with %d deliveries in flight; they are redelivered after %.1f s",
