@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -105,6 +105,8 @@ async def wait_until_async(condition: Callable[[], bool], timeout: float, what: 
 class WorkerProcess:
     """tests/redis_worker.py in a subprocess, with its event lines and log."""
 
+    started: ClassVar[list[WorkerProcess]] = []  # every worker, so a fixture can kill leftovers
+
     def __init__(self, workdir: Path, name: str, url: str, *args: str) -> None:
         self.events_path = workdir / f"{name}.events"
         self.log_path = workdir / f"{name}.log"
@@ -125,6 +127,7 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
+        WorkerProcess.started.append(self)
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         lines = self.events_path.read_text().splitlines()
@@ -155,3 +158,9 @@ class WorkerProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+
+
+def kill_leftover_workers() -> None:
+    """Kill the workers that a failed test left running, so they stop using its stream."""
+    while WorkerProcess.started:
+        WorkerProcess.started.pop().kill()

@@ -25,13 +25,23 @@ START_TIMEOUT = 20.0  # seconds for a worker to start and take the slow item
 def stream_name() -> Iterator[str]:
     name = f"test-redis-cli-{uuid.uuid4().hex[:12]}"
     yield name
+    # A failed test may leave a worker running, which would recreate the
+    # stream and its group after the cleanup below.
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
     client = redis.Redis.from_url(SHARED_REDIS_URL)
     client.delete(name, f"{name}:delayed", f"{name}:dead")
     client.close()
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
 def start_cli(*arguments: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "prefactor_core", *arguments],
         cwd=env["WORKDIR"],
         env=env,
@@ -40,6 +50,8 @@ def start_cli(*arguments: str, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    _started.append(process)
+    return process
 
 
 @pytest.mark.timeout(60)

@@ -24,7 +24,13 @@ import redis
 
 from prefactor_core.queue import QueueClosedError, RedisQueue, RedisUnavailableError
 from prefactor_core.queue.redis_queue import redact_url
-from tests.redis_support import SHARED_REDIS_URL, RedisServer, WorkerProcess, wait_until_async
+from tests.redis_support import (
+    SHARED_REDIS_URL,
+    RedisServer,
+    WorkerProcess,
+    kill_leftover_workers,
+    wait_until_async,
+)
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -33,6 +39,7 @@ PASSWORD = "s3cret-Pa55word"
 def stream_name() -> Iterator[str]:
     name = f"test-redis-queue-{uuid.uuid4().hex[:12]}"
     yield name
+    kill_leftover_workers()
     client = redis.Redis.from_url(SHARED_REDIS_URL)
     client.delete(name, f"{name}:delayed", f"{name}:dead")
     client.close()
