@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import reprlib
 import socket
 import uuid
@@ -135,9 +136,10 @@ def _parse_entry_id(entry_id: bytes | str) -> tuple[int, int]:
 
 
 def _is_missing_group(error: ResponseError) -> bool:
-    # A pipeline wraps the server's message in its own text.
-    text = str(error)
-    return text.startswith("NOGROUP ") or "caused error: ('NOGROUP " in text or '("NOGROUP ' in text
+    # A pipeline wraps the server's message in text of its own, which
+    # differs between redis-py 5 ("caused error: ('NOGROUP ...") and 8
+    # ("caused error: NOGROUP ..."), so look for the error code as a word.
+    return re.search(r"(?<![A-Z])NOGROUP ", str(error)) is not None
 
 
 def _error_text(error: BaseException | str) -> str:
