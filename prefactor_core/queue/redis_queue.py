@@ -255,7 +255,7 @@ class RedisQueue(Queue[T]):
 
         redis_options.setdefault("socket_connect_timeout", SOCKET_CONNECT_TIMEOUT)
         redis_options.setdefault("socket_timeout", poll_interval + SOCKET_TIMEOUT_MARGIN)
-        self._redis: aioredis.Redis = aioredis.from_url(url, **redis_options)  # type: ignore[no-untyped-call]
+        self._redis: aioredis.Redis = aioredis.from_url(url, **redis_options)  # type: ignore[no-untyped-call, unused-ignore]
         self._ack_script = self._redis.register_script(redis_scripts.ACK)
         self._nack_script = self._redis.register_script(redis_scripts.NACK)
         self._dead_letter_script = self._redis.register_script(redis_scripts.DEAD_LETTER)
