@@ -119,3 +119,30 @@ async def test_executor_stop_finishes_taken_items(stream_name: str) -> None:
     # the queue closed stays in the stream for other consumers.
     assert len(finished) >= 1
     assert remaining == 2 - len(finished)
+
+
+@pytest.mark.timeout(30)
+async def test_drain_sees_other_consumer_empty_stream(stream_name: str) -> None:
+    # Executor B takes every item, and executor A's drain() must still return
+    # although none of A's workers ever sees the stream change.
+    taken_by_b: list[int] = []
+    release_b = asyncio.Event()
+
+    async def slow_b(item: int) -> None:
+        await release_b.wait()
+        taken_by_b.append(item)
+
+    async def never_called(item: int) -> None:
+        raise AssertionError(f"executor A was not meant to take {item}")
+
+    async with open_queue(stream_name) as queue_a, open_queue(stream_name) as queue_b:
+        await queue_b.put_many(range(5))
+        async with TaskExecutor(queue_b, slow_b, num_workers=5) as executor_b:
+            await asyncio.sleep(0.5)  # B's workers take all five items
+            async with TaskExecutor(queue_a, never_called) as executor_a:
+                release_b.set()
+                await asyncio.wait_for(executor_a.drain(), 10)
+                assert executor_a.statistics().succeeded == 0
+            await asyncio.wait_for(executor_b.drain(), 10)
+
+    assert sorted(taken_by_b) == [0, 1, 2, 3, 4]

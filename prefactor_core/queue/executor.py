@@ -52,6 +52,10 @@ _MODES = ("async", "thread", "process")
 _RECEIVE_ERROR_DELAY = 0.1
 _RECEIVE_ERROR_DELAY_MAX = 5.0
 
+# Seconds between re-checks of size() in drain() on a queue that other
+# processes consume, whose size can fall without any event in this one.
+_SHARED_DRAIN_RECHECK = 1.0
+
 _current_delivery: contextvars.ContextVar[Delivery[Any]] = contextvars.ContextVar(
     "prefactor_core_current_delivery"
 )
@@ -265,14 +269,17 @@ class TaskExecutor(Generic[T]):
         """Wait until the queue is empty and no item is in flight or waiting to retry.
 
         It does not close the queue, so more items may be put afterwards.
-        Items put while it waits are waited for too.
+        Items put while it waits are waited for too. On a queue that other
+        processes consume (`Queue.shared`), the queue's `size()` is
+        re-checked every second, because other consumers can empty it.
 
         Raises:
             RuntimeError: The executor has not been started.
         """
         if not self._workers:
             raise RuntimeError(f"{self!r} is not started; call start() before drain()")
-        await self._wait_until(self._is_drained)
+        recheck = _SHARED_DRAIN_RECHECK if self._queue.shared else None
+        await self._wait_until(self._is_drained, recheck)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Close the queue and wait until every accepted item has ended.
@@ -362,13 +369,18 @@ class TaskExecutor(Generic[T]):
             and not self._retry_tasks
         )
 
-    async def _wait_until(self, condition: Callable[[], bool]) -> None:
+    async def _wait_until(
+        self, condition: Callable[[], bool], recheck: float | None = None
+    ) -> None:
         while not condition():
             assert self._loop is not None
             waiter = self._loop.create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                if recheck is None:
+                    await waiter
+                else:
+                    await asyncio.wait({waiter}, timeout=recheck)
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

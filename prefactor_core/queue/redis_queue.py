@@ -181,6 +181,7 @@ class RedisQueue(Queue[T]):
     #: Deliveries per XREADGROUP when the executor runs coroutine handlers;
     #: each receive is a network round trip, so larger batches pay it less often.
     preferred_batch = PREFERRED_BATCH
+    shared = True
 
     def __init__(
         self,
