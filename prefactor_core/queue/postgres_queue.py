@@ -64,13 +64,16 @@ _URL_OPTIONS = {
 
 # Errors that mean the connection, not the statement, failed. AdminShutdown
 # (pg_terminate_backend) and CannotConnectNow (server starting) are
-# OperatorInterventionError; a refused connection is an OSError.
+# OperatorInterventionError; a refused connection is an OSError. asyncpg 0.32
+# raises InternalClientError ("cannot switch to state ...") when a statement
+# starts on a pooled connection whose backend was terminated while idle.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 _EXTEND_ERRORS: tuple[type[BaseException], ...] = (*_CONNECTION_ERRORS, asyncpg.PostgresError)
 
@@ -244,9 +247,10 @@ class PostgresQueue(Queue[T]):
 
         # Inputs of size(); see its docstring.
         self._puts_committed = 0
+        self._rows_claimed = 0
         self._waiting_seen = 0
-        self._puts_before_look = 0
-        self._look_started_at = -1
+        self._puts_mark = 0
+        self._claims_mark = 0
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresQueue[Any]:
@@ -539,15 +543,19 @@ class PostgresQueue(Queue[T]):
     def size(self) -> int:
         """Return an estimate, without I/O, of items waiting to be claimed.
 
-        The figure is the number of rows that no live lease held (due now or
-        scheduled for a retry) when this object last found nothing to claim,
-        plus the items `put` through this object since that claim began.
-        It does not count items held by a worker, dead items, or items that
-        other processes put after that look. It reads 0 while receivers are
-        blocked because nothing is deliverable, unless this object has put an
-        item that a receiver has not looked for yet.
+        The figure starts from the number of rows that no live lease held
+        (due now or scheduled for a retry) when a receiver of this object last
+        found nothing to claim. It adds the items put through this object
+        since that claim began and subtracts the rows this object claimed
+        since that look, never going below 0. It does not count items held by
+        a worker, dead items, or items that other processes put after that
+        look. It reads 0 while receivers are blocked because nothing is
+        deliverable, unless this object has put an item that no receiver has
+        looked for yet.
         """
-        return self._waiting_seen + self._puts_committed - self._puts_before_look
+        added = self._puts_committed - self._puts_mark
+        taken = self._rows_claimed - self._claims_mark
+        return max(0, self._waiting_seen + added - taken)
 
     async def receive(self) -> Delivery[T]:
         """Claim the next item, waiting until one is due.
@@ -575,7 +583,6 @@ class PostgresQueue(Queue[T]):
                 raise QueueClosedError(f"queue {self._name!r} is closed")
             wakeup = self._wakeup
             puts_before = self._puts_committed
-            look_id = self._look_started_at = self._look_started_at + 1
 
             try:
                 deliveries, claimed_rows = await self._claim(max_items)
@@ -589,9 +596,10 @@ class PostgresQueue(Queue[T]):
             waiting, due_in = await self._with_reconnect(
                 "look at the table", self._look, receiving=True
             )
-            if look_id == self._look_started_at:
+            if puts_before >= self._puts_mark:
                 self._waiting_seen = waiting
-                self._puts_before_look = puts_before
+                self._puts_mark = puts_before
+                self._claims_mark = self._rows_claimed
             timeout = self._poll_interval
             if due_in is not None:
                 timeout = min(timeout, max(_MIN_IDLE_WAIT, due_in))
@@ -608,6 +616,7 @@ class PostgresQueue(Queue[T]):
 
         rows = await self._with_reconnect("claim items", claim, receiving=True)
         rows = sorted(rows, key=lambda row: row[0])
+        self._rows_claimed += len(rows)
         deliveries: list[Delivery[T]] = []
         for row_id, text, blob, attempts in rows:
             try:
