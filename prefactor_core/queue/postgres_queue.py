@@ -321,7 +321,7 @@ class PostgresQueue(Queue[T]):
     # Opening, closing and reconnecting.
 
     async def __aenter__(self) -> PostgresQueue[T]:
-        await self._open()
+        await self._retry("connect", self._open)
         return self
 
     async def __aexit__(
@@ -338,8 +338,7 @@ class PostgresQueue(Queue[T]):
         Safe to call from several processes at once: an advisory lock makes
         them take turns.
         """
-        pool = await self._open()
-        await self._with_reconnect("create the table", self._create_tables, pool)
+        await self._with_reconnect("create the table", self._create_tables)
 
     async def _create_tables(self, connection: _Connection) -> None:
         async with connection.transaction():
@@ -350,6 +349,10 @@ class PostgresQueue(Queue[T]):
                 await connection.execute(statement)
 
     async def _open(self) -> asyncpg.Pool:
+        """Return the pool, creating it, the table and the background tasks once.
+
+        Makes one attempt; callers retry through `_retry`.
+        """
         if self._released:
             raise QueueClosedError(f"queue {self._name!r} has been released by aclose()")
         if self._pool is not None:
@@ -357,19 +360,27 @@ class PostgresQueue(Queue[T]):
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
-            if self._pool is None:
-                self._pool = await self._retry("connect", self._create_pool)
-                if self._create_schema:
-                    await self._with_reconnect("create the table", self._create_tables, self._pool)
-                self._tasks = [
-                    asyncio.create_task(self._listen(), name=f"{self._sql.table}-listen"),
-                    asyncio.create_task(self._extend_leases(), name=f"{self._sql.table}-leases"),
-                ]
-                logger.info("opened queue %r at %s", self._name, self._safe_dsn)
-        return self._pool
-
-    async def _create_pool(self) -> asyncpg.Pool:
-        return await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
+            if self._pool is not None:
+                return self._pool
+            # min_size=0: the pool opens connections on demand, so after an
+            # outage only this queue's retry loop reconnects, not a pool task too.
+            pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._pool_size)
+            try:
+                async with pool.acquire() as connection:
+                    if self._create_schema:
+                        await self._create_tables(connection)
+                    else:
+                        await connection.execute("SELECT 1")
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+            self._tasks = [
+                asyncio.create_task(self._listen(), name=f"{self._sql.table}-listen"),
+                asyncio.create_task(self._extend_leases(), name=f"{self._sql.table}-leases"),
+            ]
+            logger.info("opened queue %r at %s", self._name, self._safe_dsn)
+            return pool
 
     async def _retry(
         self, action: str, operation: Callable[[], Awaitable[R]], *, receiving: bool = False
@@ -417,13 +428,12 @@ class PostgresQueue(Queue[T]):
         self,
         action: str,
         operation: Callable[[_Connection], Awaitable[R]],
-        pool: asyncpg.Pool | None = None,
         *,
         receiving: bool = False,
     ) -> R:
         async def attempt() -> R:
-            current = pool if pool is not None else await self._open()
-            async with current.acquire() as connection:
+            pool = await self._open()
+            async with pool.acquire() as connection:
                 return await operation(connection)
 
         return await self._retry(action, attempt, receiving=receiving)
@@ -841,9 +851,10 @@ class PostgresQueue(Queue[T]):
             held = list(self._in_flight)
             if not held:
                 continue
+            if self._pool is None:
+                continue
             try:
-                pool = await self._open()
-                async with pool.acquire() as connection:
+                async with self._pool.acquire() as connection:
                     await connection.execute(
                         self._sql.extend,
                         [row_id for row_id, _ in held],
