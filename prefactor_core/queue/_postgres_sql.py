@@ -105,18 +105,19 @@ class Statements:
     def claim(self) -> str:
         """Lease up to $1 due rows to lease $2 for $3 seconds and return them."""
         table = _quote(self.table)
+        # id = ANY(ARRAY(...)) makes the planner fetch the picked rows through
+        # the primary key; a join with the subquery made it scan the table.
         return f"""
-            UPDATE {table} AS q
+            UPDATE {table}
             SET lease = $2, run_at = now() + $3 * interval '1 second'
-            FROM (
+            WHERE id = ANY(ARRAY(
                 SELECT id FROM {table}
                 WHERE state = 'ready' AND run_at <= now()
                 ORDER BY run_at, id
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
-            ) AS due
-            WHERE q.id = due.id
-            RETURNING q.id, q.payload::text, q.payload_pickle, q.attempts
+            ))
+            RETURNING id, payload::text, payload_pickle, attempts
             """
 
     @property
