@@ -9,9 +9,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from postgres_support import DSN, drop_queue_table, sql, terminate_backends, unique_queue_name
 
 from prefactor_core.queue import Delivery, PostgresQueue, QueueClosedError
+from tests.postgres_support import DSN, drop_queue_table, sql, terminate_backends, unique_queue_name
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from postgres_support import drop_queue_table, sql, unique_queue_name
 
 from prefactor_core.queue import PostgresQueue
+from tests.postgres_support import drop_queue_table, sql, unique_queue_name
 
 pytestmark = pytest.mark.timeout(30)
 

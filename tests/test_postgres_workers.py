@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from postgres_support import (
+
+from prefactor_core.queue import PostgresQueue
+from tests.postgres_support import (
     DSN,
     drop_queue_table,
     sql,
@@ -22,8 +24,6 @@ from postgres_support import (
     unique_queue_name,
     wait_until,
 )
-
-from prefactor_core.queue import PostgresQueue
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,19 +1,57 @@
-"""Queues that `TaskExecutor` consumes, and the contract they share.
+"""Queues and an executor that move work between threads, coroutines and processes.
 
-Engines whose driver is optional (`PostgresQueue` needs asyncpg) are imported
-on first access, so this package imports without them.
+- `Queue` is the contract that every queue implements, and `QueueClosedError`
+  what it raises once closed.
+- `InMemoryQueue` keeps items in this process; coroutines use its async
+  methods and threads its `sync_q` face.
+- `TaskExecutor` runs a handler on each item with a pool of workers, in one
+  of three modes (event loop, threads, processes), with retries and a
+  `stop()` that ends every accepted item.
+
+- `PostgresQueue` keeps items in a PostgreSQL table shared by processes and
+  machines. It needs asyncpg (the `postgres` extra) and is imported on first
+  access, so this package imports without the driver.
+
+The submodules: `base` (the contract), `memory` (the in-memory queue),
+`executor`, `retry` (the backoff policy), `runners` (one per mode), `stats`,
+`errors` and `postgres_queue`.
 """
-
-from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .base import Delivery, Queue, QueueClosedError
+from .errors import (
+    AttemptTimeoutError,
+    ExecutorStopTimeout,
+    ItemNotPicklableError,
+    RemoteTraceback,
+    WorkerCrashedError,
+)
+from .executor import TaskExecutor, current_delivery
+from .memory import InMemoryQueue, SyncQueueFace
+from .retry import RetryPolicy
+from .stats import ExecutorStatistics
 
 if TYPE_CHECKING:
     from .postgres_queue import PostgresQueue
 
-__all__ = ["Delivery", "PostgresQueue", "Queue", "QueueClosedError"]
+__all__ = [
+    "AttemptTimeoutError",
+    "Delivery",
+    "ExecutorStatistics",
+    "ExecutorStopTimeout",
+    "InMemoryQueue",
+    "ItemNotPicklableError",
+    "PostgresQueue",
+    "Queue",
+    "QueueClosedError",
+    "RemoteTraceback",
+    "RetryPolicy",
+    "SyncQueueFace",
+    "TaskExecutor",
+    "WorkerCrashedError",
+    "current_delivery",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -103,21 +103,39 @@ class Statements:
 
     @property
     def claim(self) -> str:
-        """Lease up to $1 due rows to lease $2 for $3 seconds and return them."""
+        """Lease up to $1 due rows to lease $2 for $3 seconds and return them.
+
+        Every output row also carries `due`: the due rows counted up to $4,
+        including the claimed ones, because the count sees the table as it
+        was before the claim. With nothing claimed, one row of NULLs carries
+        the count.
+        """
         table = _quote(self.table)
         # id = ANY(ARRAY(...)) makes the planner fetch the picked rows through
-        # the primary key; a join with the subquery made it scan the table.
+        # the primary key. A join with the subquery made it scan the table.
         return f"""
-            UPDATE {table}
-            SET lease = $2, run_at = now() + $3 * interval '1 second'
-            WHERE id = ANY(ARRAY(
-                SELECT id FROM {table}
-                WHERE state = 'ready' AND run_at <= now()
-                ORDER BY run_at, id
-                LIMIT $1
-                FOR UPDATE SKIP LOCKED
-            ))
-            RETURNING id, payload::text, payload_pickle, attempts
+            WITH claimed AS (
+                UPDATE {table}
+                SET lease = $2, run_at = now() + $3 * interval '1 second'
+                WHERE id = ANY(ARRAY(
+                    SELECT id FROM {table}
+                    WHERE state = 'ready' AND run_at <= now()
+                    ORDER BY run_at, id
+                    LIMIT $1
+                    FOR UPDATE SKIP LOCKED
+                ))
+                RETURNING id, payload::text AS payload, payload_pickle, attempts
+            ),
+            backlog AS (
+                SELECT count(*) AS due FROM (
+                    SELECT 1 FROM {table}
+                    WHERE state = 'ready' AND run_at <= now()
+                    LIMIT $4
+                ) AS capped
+            )
+            SELECT claimed.id, claimed.payload, claimed.payload_pickle, claimed.attempts,
+                   backlog.due
+            FROM backlog LEFT JOIN claimed ON true
             """
 
     @property

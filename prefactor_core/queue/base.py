@@ -22,9 +22,9 @@ class QueueClosedError(Exception):
     """Raised by `put` on a closed queue, and by `get` once it is also empty."""
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Delivery(Generic[T]):
-    """One item handed to a consumer, with what the queue knows about it.
+    """One item handed to a consumer, with the state that the queue stores for it.
 
     Attributes:
         item: The value that was put.
@@ -47,6 +47,11 @@ class Queue(ABC, Generic[T]):
     `ack`, `nack` and `dead_letter`: the executor calls exactly one of `ack`,
     `nack` or `dead_letter` for every delivery that `receive` returned.
     """
+
+    #: Largest batch that an executor in mode "async" takes per `receive_batch`.
+    #: Queues whose every receive is a network round trip raise it; the
+    #: executor still shares a short queue among its workers.
+    preferred_batch: int = 1
 
     @abstractmethod
     async def put(self, item: T) -> None:
@@ -88,7 +93,7 @@ class Queue(ABC, Generic[T]):
         """Whether `close` has been called."""
 
     # The delivery step. The defaults delegate to `get` and do nothing on
-    # acknowledgement, which is right for a queue that forgets an item as
+    # acknowledgement, which is right for a queue that drops an item as
     # soon as it is taken.
 
     async def receive(self) -> Delivery[T]:

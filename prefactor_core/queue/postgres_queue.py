@@ -51,6 +51,7 @@ _RECONNECT_MAX_DELAY = 5.0  # seconds
 _MIN_IDLE_WAIT = 0.05  # seconds; floor of a wait for a row that is due already
 _EXTENDS_PER_LEASE = 3  # lease extensions per lease period, so two can fail in a row
 _MAX_ERROR_TEXT = 4000  # characters of error text stored with a failed row
+_BACKLOG_COUNT_LIMIT = 1000  # due rows that a claim counts at most, for size()
 
 _SCHEMES = ("postgresql", "postgres")
 _URL_OPTIONS = {
@@ -202,6 +203,10 @@ class PostgresQueue(Queue[T]):
         ValueError: An argument is invalid, such as a hostile queue name.
     """
 
+    # Every claim is a round trip, so executors in mode "async" should claim
+    # many rows at once.
+    preferred_batch = 100
+
     def __init__(
         self,
         dsn: str,
@@ -248,7 +253,7 @@ class PostgresQueue(Queue[T]):
         # Inputs of size(); see its docstring.
         self._puts_committed = 0
         self._rows_claimed = 0
-        self._waiting_seen = 0
+        self._backlog = 0
         self._puts_mark = 0
         self._claims_mark = 0
 
@@ -551,21 +556,32 @@ class PostgresQueue(Queue[T]):
     # Consuming.
 
     def size(self) -> int:
-        """Return an estimate, without I/O, of items waiting to be claimed.
+        """Return an estimate, without I/O, of the items waiting to be claimed.
 
-        The figure starts from the number of rows that no live lease held
-        (due now or scheduled for a retry) when a receiver of this object last
-        found nothing to claim. It adds the items put through this object
-        since that claim began and subtracts the rows this object claimed
-        since that look, never going below 0. It does not count items held by
-        a worker, dead items, or items that other processes put after that
-        look. It reads 0 while receivers are blocked because nothing is
+        The estimate starts from the latest count a receiver of this object
+        made. A claim that takes rows counts the due rows it left behind,
+        up to 1000. A claim that takes nothing counts every ready row that no
+        live lease holds, so scheduled retries are included. To that count
+        the estimate adds the items put through this object since the claim
+        began and subtracts the rows this object claimed since then, never
+        going below 0. Rows that other processes put after the count are not
+        included, and neither are rows held by a worker or dead rows.
+
+        So it reads 0 while receivers are blocked because nothing is
         deliverable, unless this object has put an item that no receiver has
-        looked for yet.
+        looked for yet or a retry of this queue is scheduled.
         """
         added = self._puts_committed - self._puts_mark
         taken = self._rows_claimed - self._claims_mark
-        return max(0, self._waiting_seen + added - taken)
+        return max(0, self._backlog + added - taken)
+
+    def _record_backlog(self, backlog: int, puts_before: int) -> None:
+        # Keep the count from the claim that began last, so a slow claim
+        # that began earlier does not replace a newer count.
+        if puts_before >= self._puts_mark:
+            self._backlog = backlog
+            self._puts_mark = puts_before
+            self._claims_mark = self._rows_claimed
 
     async def receive(self) -> Delivery[T]:
         """Claim the next item, waiting until one is due.
@@ -595,7 +611,7 @@ class PostgresQueue(Queue[T]):
             puts_before = self._puts_committed
 
             try:
-                deliveries, claimed_rows = await self._claim(max_items)
+                deliveries, claimed_rows = await self._claim(max_items, puts_before)
             except QueueClosedError:
                 raise QueueClosedError(f"queue {self._name!r} is closed") from None
             if deliveries:
@@ -606,10 +622,7 @@ class PostgresQueue(Queue[T]):
             waiting, due_in = await self._with_reconnect(
                 "look at the table", self._look, receiving=True
             )
-            if puts_before >= self._puts_mark:
-                self._waiting_seen = waiting
-                self._puts_mark = puts_before
-                self._claims_mark = self._rows_claimed
+            self._record_backlog(waiting, puts_before)
             timeout = self._poll_interval
             if due_in is not None:
                 timeout = min(timeout, max(_MIN_IDLE_WAIT, due_in))
@@ -618,17 +631,22 @@ class PostgresQueue(Queue[T]):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout)
 
-    async def _claim(self, max_items: int) -> tuple[list[Delivery[T]], int]:
+    async def _claim(self, max_items: int, puts_before: int) -> tuple[list[Delivery[T]], int]:
         lease = uuid.uuid4()
 
         async def claim(connection: _Connection) -> list[asyncpg.Record]:
-            return await connection.fetch(self._sql.claim, max_items, lease, self._lease_seconds)
+            return await connection.fetch(
+                self._sql.claim, max_items, lease, self._lease_seconds, _BACKLOG_COUNT_LIMIT
+            )
 
         rows = await self._with_reconnect("claim items", claim, receiving=True)
-        rows = sorted(rows, key=lambda row: row[0])
+        due = int(rows[0][4]) if rows else 0
+        rows = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
         self._rows_claimed += len(rows)
+        if rows:
+            self._record_backlog(max(0, due - len(rows)), puts_before)
         deliveries: list[Delivery[T]] = []
-        for row_id, text, blob, attempts in rows:
+        for row_id, text, blob, attempts, _ in rows:
             try:
                 item = self._decode(text, blob)
             except _MalformedRowError as exc:
