@@ -314,6 +314,7 @@ async def test_stale_ack_keeps_new_lease(name: str, caplog: pytest.LogCaptureFix
         new = await queue.receive()
         with caplog.at_level(logging.WARNING):
             await queue.ack(old)
+            await queue.flush_acks()
         rows = await sql(f'SELECT id FROM "prefactor_queue_{name}"')
         await queue.ack(new)
 

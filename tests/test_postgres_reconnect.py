@@ -86,6 +86,7 @@ async def test_outage_reconnects_with_backoff(name: str, caplog: pytest.LogCaptu
             rest = [await asyncio.wait_for(queue.receive(), timeout=10) for _ in range(2)]
             for delivery in rest:
                 await queue.ack(delivery)
+            await queue.flush_acks()
             await proxy.stop()
 
     retries = [r.getMessage() for r in caplog.records if "attempt 1)" in r.getMessage()]

@@ -128,7 +128,9 @@ async def test_killed_worker_item_redelivered(
     assert await wait_until(lambda: "slow" in survivor.done(), timeout=10)
 
     assert "slow" not in doomed.done()
-    assert sorted(doomed.done() + survivor.done()) == ["a", "b", "slow"]
+    # "a" may be handled twice: its ack may not have reached the server before
+    # the kill, and at-least-once delivery then repeats it.
+    assert set(doomed.done() + survivor.done()) == {"a", "b", "slow"}
     assert survivor.stop() == 0
     assert await rows_left(name) == 0
 

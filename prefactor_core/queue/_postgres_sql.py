@@ -105,10 +105,12 @@ class Statements:
     def claim(self) -> str:
         """Lease up to $1 due rows to lease $2 for $3 seconds and return them.
 
-        Every output row also carries `due`: the due rows counted up to $4,
-        including the claimed ones, because the count sees the table as it
-        was before the claim. With nothing claimed, one row of NULLs carries
-        the count.
+        Every output row also carries three figures about the rest of the
+        table, taken from the snapshot before the claim: `due_ids`, the ids
+        of up to $4 due rows (the claimed ones included); `scheduled`, the
+        unleased rows waiting for a later `run_at`, counted up to $4; and
+        `next_in`, the seconds until the earliest `run_at`. The figures come
+        in one extra row whose item columns are NULL.
         """
         table = _quote(self.table)
         # id = ANY(ARRAY(...)) makes the planner fetch the picked rows through
@@ -126,46 +128,69 @@ class Statements:
                 ))
                 RETURNING id, payload::text AS payload, payload_pickle, attempts
             ),
-            backlog AS (
-                SELECT count(*) AS due FROM (
-                    SELECT 1 FROM {table}
-                    WHERE state = 'ready' AND run_at <= now()
-                    LIMIT $4
-                ) AS capped
+            figures AS (
+                SELECT
+                    ARRAY(
+                        SELECT id FROM {table}
+                        WHERE state = 'ready' AND run_at <= now()
+                        LIMIT $4
+                    ) AS due_ids,
+                    (SELECT count(*) FROM (
+                        SELECT 1 FROM {table}
+                        WHERE state = 'ready' AND run_at > now() AND lease IS NULL
+                        LIMIT $4
+                    ) AS scheduled_rows) AS scheduled,
+                    (SELECT extract(epoch FROM min(run_at) - now())
+                     FROM {table} WHERE state = 'ready') AS next_in
             )
-            SELECT claimed.id, claimed.payload, claimed.payload_pickle, claimed.attempts,
-                   backlog.due
-            FROM backlog LEFT JOIN claimed ON true
-            """
-
-    @property
-    def look_ahead(self) -> str:
-        """Count rows that no live lease holds, and find the next `run_at`."""
-        return f"""
-            SELECT count(*) FILTER (WHERE lease IS NULL OR run_at <= now()),
-                   extract(epoch FROM min(run_at) - now())
-            FROM {_quote(self.table)}
-            WHERE state = 'ready'
+            SELECT id, payload, payload_pickle, attempts,
+                   NULL::bigint[], NULL::bigint, NULL::float8
+            FROM claimed
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, due_ids, scheduled, next_in::float8
+            FROM figures
             """
 
     @property
     def extend(self) -> str:
-        """Push the lease of rows ($1 ids, $2 leases) to $3 seconds from now."""
+        """Push the lease of rows ($1 ids, $2 leases) to $3 seconds from now.
+
+        Rows locked by another statement, such as the DELETE of their ack,
+        are skipped, so the extension never waits for a lock and cannot
+        deadlock with that DELETE.
+        """
+        table = _quote(self.table)
         return f"""
-            UPDATE {_quote(self.table)} AS q
+            UPDATE {table}
             SET run_at = now() + $3 * interval '1 second'
-            FROM unnest($1::bigint[], $2::uuid[]) AS held(id, lease)
-            WHERE q.id = held.id AND q.lease = held.lease
+            WHERE id = ANY(ARRAY(
+                SELECT q.id
+                FROM {table} AS q
+                JOIN unnest($1::bigint[], $2::uuid[]) AS held(id, lease)
+                    ON q.id = held.id AND q.lease = held.lease
+                FOR UPDATE OF q SKIP LOCKED
+            ))
             """
 
     @property
     def delete(self) -> str:
-        """Delete acknowledged rows ($1 ids, $2 leases) and return their ids."""
+        """Delete acknowledged rows ($1 ids, $2 leases) and return their ids.
+
+        The rows are locked in id order, so two deletes that share rows wait
+        for each other instead of deadlocking.
+        """
+        table = _quote(self.table)
         return f"""
-            DELETE FROM {_quote(self.table)} AS q
-            USING unnest($1::bigint[], $2::uuid[]) AS held(id, lease)
-            WHERE q.id = held.id AND q.lease = held.lease
-            RETURNING q.id
+            DELETE FROM {table}
+            WHERE id = ANY(ARRAY(
+                SELECT q.id
+                FROM {table} AS q
+                JOIN unnest($1::bigint[], $2::uuid[]) AS held(id, lease)
+                    ON q.id = held.id AND q.lease = held.lease
+                ORDER BY q.id
+                FOR UPDATE OF q
+            ))
+            RETURNING id
             """
 
     @property

@@ -13,6 +13,7 @@ falls due, or the fallback poll interval passes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -52,6 +53,7 @@ _MIN_IDLE_WAIT = 0.05  # seconds; floor of a wait for a row that is due already
 _EXTENDS_PER_LEASE = 3  # lease extensions per lease period, so two can fail in a row
 _MAX_ERROR_TEXT = 4000  # characters of error text stored with a failed row
 _BACKLOG_COUNT_LIMIT = 1000  # due rows that a claim counts at most, for size()
+_RECENT_CLAIMS = 64  # finished claims remembered to correct size(); > concurrent claims
 
 _SCHEMES = ("postgresql", "postgres")
 _URL_OPTIONS = {
@@ -121,53 +123,14 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
 
 
+def _short_ids(rows: Sequence[tuple[int, object]], limit: int = 10) -> str:
+    ids = ", ".join(str(row_id) for row_id, _ in rows[:limit])
+    return ids + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
 def _error_text(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}"
     return text[:_MAX_ERROR_TEXT]
-
-
-class _AckBatcher:
-    """Group acknowledgements that arrive together into one DELETE.
-
-    The first `ack` starts a flush on the next loop step; acks that arrive
-    while a flush runs wait for the following one. Each `ack` returns only
-    after the DELETE that contains it has committed.
-    """
-
-    def __init__(self, flush: Callable[[list[int], list[uuid.UUID]], Awaitable[set[int]]]) -> None:
-        self._flush_rows = flush
-        self._pending: list[tuple[int, uuid.UUID, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def ack(self, row_id: int, lease: uuid.UUID) -> bool:
-        """Delete the row when the next batch commits; False if its lease was lost."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((row_id, lease, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        return await future
-
-    async def wait_idle(self) -> None:
-        """Wait until every acknowledgement handed in so far has been flushed."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def _run(self) -> None:
-        await asyncio.sleep(0)  # let the acks of this loop step join the batch
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                deleted = await self._flush_rows([b[0] for b in batch], [b[1] for b in batch])
-            except BaseException as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for row_id, _, future in batch:
-                if not future.done():
-                    future.set_result(row_id in deleted)
 
 
 class PostgresQueue(Queue[T]):
@@ -247,15 +210,19 @@ class PostgresQueue(Queue[T]):
         self._closed = False
         self._released = False
         self._wakeup = asyncio.Event()
-        self._acks = _AckBatcher(self._delete_rows)
+        self._pending_acks: list[tuple[int, uuid.UUID]] = []
+        self._ack_writer: asyncio.Task[None] | None = None
         self._in_flight: set[tuple[int, uuid.UUID]] = set()
 
         # Inputs of size(); see its docstring.
-        self._puts_committed = 0
-        self._rows_claimed = 0
-        self._backlog = 0
-        self._puts_mark = 0
-        self._claims_mark = 0
+        self._rows_added = 0
+        self._added_mark = 0
+        self._due_ids: set[int] = set()
+        self._scheduled = 0
+        self._claim_sequence = 0
+        self._recent_claims: collections.deque[tuple[int, set[int]]] = collections.deque(
+            maxlen=_RECENT_CLAIMS
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresQueue[Any]:
@@ -374,8 +341,13 @@ class PostgresQueue(Queue[T]):
                 async with pool.acquire() as connection:
                     if self._create_schema:
                         await self._create_tables(connection)
-                    else:
-                        await connection.execute("SELECT 1")
+                    # Seed size() with the rows already waiting, so that an
+                    # executor's drain() does not return before it sees them.
+                    figures = await connection.fetchrow(
+                        self._sql.claim, 0, uuid.uuid4(), 0.0, _BACKLOG_COUNT_LIMIT
+                    )
+                    assert figures is not None  # the figures row is always there
+                    self._record_claim(set(), figures[4], figures[5], 0, 0)
             except BaseException:
                 await pool.close()
                 raise
@@ -466,8 +438,7 @@ class PostgresQueue(Queue[T]):
         await self.close()
         if self._released:
             return
-        with contextlib.suppress(Exception):
-            await self._acks.wait_idle()
+        await self.flush_acks()
         self._released = True
         for task in self._tasks:
             task.cancel()
@@ -517,7 +488,7 @@ class PostgresQueue(Queue[T]):
             await connection.fetchval(self._sql.insert, texts, blobs, self._sql.channel)
 
         await self._with_reconnect("insert items", insert)
-        self._puts_committed += len(texts)
+        self._rows_added += len(texts)
 
     def _encode(self, item: Any) -> tuple[str | None, bytes | None]:
         if self._serializer == "pickle":
@@ -558,30 +529,21 @@ class PostgresQueue(Queue[T]):
     def size(self) -> int:
         """Return an estimate, without I/O, of the items waiting to be claimed.
 
-        The estimate starts from the latest count a receiver of this object
-        made. A claim that takes rows counts the due rows it left behind,
-        up to 1000. A claim that takes nothing counts every ready row that no
-        live lease holds, so scheduled retries are included. To that count
-        the estimate adds the items put through this object since the claim
-        began and subtracts the rows this object claimed since then, never
-        going below 0. Rows that other processes put after the count are not
-        included, and neither are rows held by a worker or dead rows.
+        Every claim also reads the ids of up to 1000 due rows and counts the
+        unleased rows waiting for a later `run_at` (scheduled retries), up to
+        1000. The estimate takes those figures from the claim that finished
+        last, drops the ids that receivers of this object have claimed since
+        that claim began, adds the items put, retried or re-queued through
+        this object since then, and adds the scheduled retries. Rows that
+        other processes add or claim after the claim are not reflected, and
+        rows held by a worker and dead rows are never counted.
 
         So it reads 0 while receivers are blocked because nothing is
         deliverable, unless this object has put an item that no receiver has
-        looked for yet or a retry of this queue is scheduled.
+        claimed yet or a retry is scheduled.
         """
-        added = self._puts_committed - self._puts_mark
-        taken = self._rows_claimed - self._claims_mark
-        return max(0, self._backlog + added - taken)
-
-    def _record_backlog(self, backlog: int, puts_before: int) -> None:
-        # Keep the count from the claim that began last, so a slow claim
-        # that began earlier does not replace a newer count.
-        if puts_before >= self._puts_mark:
-            self._backlog = backlog
-            self._puts_mark = puts_before
-            self._claims_mark = self._rows_claimed
+        added = self._rows_added - self._added_mark
+        return len(self._due_ids) + self._scheduled + added
 
     async def receive(self) -> Delivery[T]:
         """Claim the next item, waiting until one is due.
@@ -608,10 +570,9 @@ class PostgresQueue(Queue[T]):
             if self._closed:
                 raise QueueClosedError(f"queue {self._name!r} is closed")
             wakeup = self._wakeup
-            puts_before = self._puts_committed
 
             try:
-                deliveries, claimed_rows = await self._claim(max_items, puts_before)
+                deliveries, claimed_rows, next_in = await self._claim(max_items)
             except QueueClosedError:
                 raise QueueClosedError(f"queue {self._name!r} is closed") from None
             if deliveries:
@@ -619,20 +580,27 @@ class PostgresQueue(Queue[T]):
             if claimed_rows:
                 continue  # every claimed row was malformed and is now dead
 
-            waiting, due_in = await self._with_reconnect(
-                "look at the table", self._look, receiving=True
-            )
-            self._record_backlog(waiting, puts_before)
             timeout = self._poll_interval
-            if due_in is not None:
-                timeout = min(timeout, max(_MIN_IDLE_WAIT, due_in))
+            if next_in is not None:
+                timeout = min(timeout, max(_MIN_IDLE_WAIT, next_in))
             if self._closed:
                 raise QueueClosedError(f"queue {self._name!r} is closed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout)
 
-    async def _claim(self, max_items: int, puts_before: int) -> tuple[list[Delivery[T]], int]:
+    async def _claim(self, max_items: int) -> tuple[list[Delivery[T]], int, float | None]:
+        """Claim up to `max_items` rows and record the figures for `size`.
+
+        `max_items` 0 claims nothing and only records the figures.
+
+        Returns:
+            The deliveries, the number of rows claimed (malformed ones
+            included), and the seconds until the earliest `run_at`, or None
+            when no row is ready.
+        """
         lease = uuid.uuid4()
+        added_before = self._rows_added
+        sequence_before = self._claim_sequence
 
         async def claim(connection: _Connection) -> list[asyncpg.Record]:
             return await connection.fetch(
@@ -640,13 +608,16 @@ class PostgresQueue(Queue[T]):
             )
 
         rows = await self._with_reconnect("claim items", claim, receiving=True)
-        due = int(rows[0][4]) if rows else 0
+        # The figures come in the one row without an id.
+        figures = next(row for row in rows if row[0] is None)
+        _, _, _, _, due_ids, scheduled, next_in = figures
         rows = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
-        self._rows_claimed += len(rows)
-        if rows:
-            self._record_backlog(max(0, due - len(rows)), puts_before)
+        self._record_claim(
+            {row[0] for row in rows}, due_ids, scheduled, added_before, sequence_before
+        )
+
         deliveries: list[Delivery[T]] = []
-        for row_id, text, blob, attempts, _ in rows:
+        for row_id, text, blob, attempts, *_ in rows:
             try:
                 item = self._decode(text, blob)
             except _MalformedRowError as exc:
@@ -654,7 +625,32 @@ class PostgresQueue(Queue[T]):
                 continue
             self._in_flight.add((row_id, lease))
             deliveries.append(Delivery(item, attempts, (row_id, lease)))
-        return deliveries, len(rows)
+        return deliveries, len(rows), None if next_in is None else float(next_in)
+
+    def _record_claim(
+        self,
+        claimed: set[int],
+        due_ids: list[int],
+        scheduled: int,
+        added_before: int,
+        sequence_before: int,
+    ) -> None:
+        """Replace the figures behind `size` with those of a finished claim.
+
+        Claims of this object that finished while this one ran may already
+        hold rows that this claim's snapshot saw as due, so their ids are
+        dropped too. Ids are exact, so dropping one that was not counted
+        changes nothing.
+        """
+        self._claim_sequence += 1
+        self._recent_claims.append((self._claim_sequence, claimed))
+        due = set(due_ids) - claimed
+        for sequence, ids in self._recent_claims:
+            if sequence > sequence_before:
+                due -= ids
+        self._due_ids = due
+        self._scheduled = scheduled
+        self._added_mark = added_before
 
     async def _bury_malformed(self, row_id: int, lease: uuid.UUID, error: str) -> None:
         logger.error("queue %r: row %d is dead: %s", self._name, row_id, error)
@@ -664,14 +660,11 @@ class PostgresQueue(Queue[T]):
 
         await self._with_reconnect("mark a malformed row dead", bury)
 
-    async def _look(self, connection: _Connection) -> tuple[int, float | None]:
-        row = await connection.fetchrow(self._sql.look_ahead)
-        assert row is not None  # an aggregate always returns one row
-        due_in = None if row[1] is None else float(row[1])
-        return int(row[0]), due_in
-
     async def get(self) -> T:
-        """Claim the next item and delete it at once (at-most-once delivery).
+        """Claim the next item and acknowledge it before returning it.
+
+        Delivery is at most once from here on: the item is gone even if the
+        caller fails to handle it.
 
         Raises:
             QueueClosedError: The queue is closed.
@@ -693,26 +686,66 @@ class PostgresQueue(Queue[T]):
         return receipt[0], receipt[1]
 
     async def ack(self, delivery: Delivery[T]) -> None:
-        """Delete the delivered row; returns once the delete has committed.
+        """Mark the delivery done; its row is deleted on the next loop step.
 
-        Acks that arrive together share one DELETE. When the lease was lost
-        (it expired and another worker claimed the row), the row is left
-        alone and a warning is logged: the item will be processed again.
+        Returns without waiting for the database, so acks made one after
+        another, as an executor settles a batch, share one DELETE. The lease
+        stays extended until that DELETE commits. If the process dies first,
+        or the DELETE fails for longer than `reconnect_timeout`, the lease
+        expires and the item is delivered again: a repeat, never a loss.
+        `flush_acks` and `aclose` wait for the DELETE. When the lease was
+        lost (it expired and another worker claimed the row), the row is left
+        alone and a warning says that the item may be processed again.
+
+        Raises:
+            ValueError: The delivery did not come from a PostgresQueue.
+            QueueClosedError: `aclose` has released the connections.
         """
         row_id, lease = self._receipt(delivery)
-        try:
-            deleted = await self._acks.ack(row_id, lease)
-        finally:
-            self._in_flight.discard((row_id, lease))
-        if not deleted:
-            logger.warning(
-                "queue %r: ack of row %d found no row under its lease; the lease expired "
-                "and the item may be processed again",
-                self._name,
-                row_id,
+        if self._released:
+            raise QueueClosedError(f"queue {self._name!r} has been released by aclose()")
+        self._pending_acks.append((row_id, lease))
+        if self._ack_writer is None or self._ack_writer.done():
+            self._ack_writer = asyncio.create_task(
+                self._write_acks(), name=f"{self._sql.table}-acks"
             )
 
-    async def _delete_rows(self, ids: list[int], leases: list[uuid.UUID]) -> set[int]:
+    async def flush_acks(self) -> None:
+        """Wait until the rows of every `ack` made so far are deleted or given up."""
+        while self._ack_writer is not None and not self._ack_writer.done():
+            await asyncio.shield(self._ack_writer)
+
+    async def _write_acks(self) -> None:
+        await asyncio.sleep(0)  # let the acks of this loop step join the batch
+        while self._pending_acks:
+            batch, self._pending_acks = self._pending_acks, []
+            try:
+                deleted = await self._delete_rows(batch)
+            except Exception as exc:
+                logger.error(
+                    "queue %r: could not delete %d acknowledged rows (ids %s): %r; they "
+                    "will be delivered again when their leases expire",
+                    self._name,
+                    len(batch),
+                    _short_ids(batch),
+                    exc,
+                )
+                continue
+            finally:
+                self._in_flight.difference_update(batch)
+            lost = [row_id for row_id, _ in batch if row_id not in deleted]
+            if lost:
+                logger.warning(
+                    "queue %r: ack found no row under its lease for ids %s; the lease "
+                    "expired and the item may be processed again",
+                    self._name,
+                    _short_ids([(row_id, None) for row_id in lost]),
+                )
+
+    async def _delete_rows(self, batch: list[tuple[int, uuid.UUID]]) -> set[int]:
+        ids = [row_id for row_id, _ in batch]
+        leases = [lease for _, lease in batch]
+
         async def delete(connection: _Connection) -> set[int]:
             rows = await connection.fetch(self._sql.delete, ids, leases)
             return {row[0] for row in rows}
@@ -746,7 +779,9 @@ class PostgresQueue(Queue[T]):
             updated = await self._with_reconnect("schedule a retry", retry)
         finally:
             self._in_flight.discard((row_id, lease))
-        if not updated:
+        if updated:
+            self._rows_added += 1  # counted by size() until a claim sees it
+        else:
             logger.warning(
                 "queue %r: nack of row %d found no row under its lease; the lease expired",
                 self._name,
@@ -815,6 +850,7 @@ class PostgresQueue(Queue[T]):
             return count
 
         count = await self._with_reconnect("re-queue dead items", revive)
+        self._rows_added += count
         logger.info("queue %r: re-queued %d dead items", self._name, count)
         return count
 
