@@ -541,6 +541,13 @@ class PostgresQueue(Queue[T]):
         So it reads 0 while receivers are blocked because nothing is
         deliverable, unless this object has put an item that no receiver has
         claimed yet or a retry is scheduled.
+
+        NOTE: due rows that another process claims after this object's
+        latest claim began stay in the estimate until this object claims
+        again. When other processes take the last rows that way,
+        `TaskExecutor.drain()` in this process keeps waiting until another
+        item arrives, because the executor looks at size() only when its own
+        workers change state.
         """
         added = self._rows_added - self._added_mark
         return len(self._due_ids) + self._scheduled + added
