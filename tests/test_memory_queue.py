@@ -343,3 +343,18 @@ def test_repr_shows_state() -> None:
     queue: InMemoryQueue[int] = InMemoryQueue(maxsize=4)
     queue.sync_q.put(1)
     assert repr(queue) == "<InMemoryQueue open size=1 maxsize=4>"
+
+
+async def test_receive_nowait_returns_none_when_empty() -> None:
+    queue: InMemoryQueue[int] = InMemoryQueue()
+    assert queue.receive_nowait() is None
+
+    await queue.put(4)
+    delivery = queue.receive_nowait()
+
+    assert delivery is not None
+    assert delivery.item == 4
+    assert queue.receive_nowait() is None
+    await queue.close()
+    with pytest.raises(QueueClosedError):
+        queue.receive_nowait()

@@ -82,7 +82,9 @@ class TaskExecutor(Generic[T]):
         is_retryable: Predicate on the exception that decides whether a
             failed attempt is retried. By default every `Exception` is.
         mode: "async", "thread" or "process". None picks "async" for
-            coroutine functions and "thread" for other callables.
+            coroutine functions and "thread" for other callables. A plain
+            function that returns a coroutine is not a coroutine function:
+            in mode "thread" each such attempt fails with TypeError.
         backoff_base: Seconds before the first retry; retry n waits
             `backoff_base * 2**(n-1)` seconds, minus up to 10% jitter.
         backoff_max: Cap on any retry delay, in seconds.
@@ -210,7 +212,7 @@ class TaskExecutor(Generic[T]):
 
     @property
     def mode(self) -> Mode:
-        """Execution mode: "async", "thread" or "process"."""
+        """The execution mode, one of "async", "thread" or "process"."""
         return self._mode
 
     @property
@@ -280,7 +282,7 @@ class TaskExecutor(Generic[T]):
         item ends in `on_success` or in `on_failure` (or the ERROR log).
         Nothing is cancelled and there is no hidden deadline. Then threads
         or worker processes are released. Calling it again after it returned
-        does nothing.
+        does nothing. Before `start()`, it only closes the queue.
 
         Args:
             timeout: Seconds to wait, or None to wait as long as it takes.
@@ -386,16 +388,25 @@ class TaskExecutor(Generic[T]):
         receive_error_delay = _RECEIVE_ERROR_DELAY
         single = self._max_batch == 1
         receive = self._queue.receive
+        receive_nowait = self._queue.receive_nowait
+        batch: list[Delivery[T]] = []
         try:
             while True:
-                self._idle_workers += 1
-                if self._waiters:
-                    self._state_changed()
+                delivery = None
                 try:
                     if single:
-                        delivery = await receive()
-                    else:
-                        batch = await self._receive_batch()
+                        delivery = receive_nowait()
+                    if delivery is None:
+                        self._idle_workers += 1
+                        if self._waiters:
+                            self._state_changed()
+                        try:
+                            if single:
+                                delivery = await receive()
+                            else:
+                                batch = await self._receive_batch()
+                        finally:
+                            self._idle_workers -= 1
                 except QueueClosedError:
                     return
                 except Exception:
@@ -408,10 +419,9 @@ class TaskExecutor(Generic[T]):
                     await asyncio.sleep(receive_error_delay)
                     receive_error_delay = min(receive_error_delay * 2, _RECEIVE_ERROR_DELAY_MAX)
                     continue
-                finally:
-                    self._idle_workers -= 1
                 receive_error_delay = _RECEIVE_ERROR_DELAY
-                if single:
+
+                if delivery is not None:
                     await self._run_one(delivery)
                 else:
                     await self._run_batch(batch)
@@ -453,6 +463,10 @@ class TaskExecutor(Generic[T]):
             self._state_changed()
 
     async def _run_batch(self, batch: list[Delivery[T]]) -> None:
+        if self._inline_handler is not None:
+            await self._run_inline_batch(self._inline_handler, batch)
+            return
+
         in_flight = self._in_flight
         for delivery in batch:
             in_flight[id(delivery)] = delivery
@@ -462,13 +476,7 @@ class TaskExecutor(Generic[T]):
         else:
             await self._wait_for_permit()
         try:
-            if self._inline_handler is not None and len(batch) == 1:
-                try:
-                    outcomes = [Outcome(True, await self._inline_handler(batch[0].item))]
-                except Exception as exc:
-                    outcomes = [Outcome(False, exc)]
-            else:
-                outcomes = await self._runner.run([delivery.item for delivery in batch])
+            outcomes = await self._runner.run([delivery.item for delivery in batch])
         finally:
             self._release_permit()
 
@@ -480,6 +488,36 @@ class TaskExecutor(Generic[T]):
                     self._state_changed()
             else:
                 await self._settle(delivery, outcome)
+
+    async def _run_inline_batch(
+        self, handler: Callable[[T], Any], batch: list[Delivery[T]]
+    ) -> None:
+        # Mode "async" without a time limit: await the handler on each item
+        # in turn, settling each before the next starts, under one permit.
+        in_flight = self._in_flight
+        for delivery in batch:
+            in_flight[id(delivery)] = delivery
+
+        if self._free_permits > 0 and not self._permit_waiters:
+            self._free_permits -= 1
+        else:
+            await self._wait_for_permit()
+        try:
+            for delivery in batch:
+                try:
+                    result = await handler(delivery.item)
+                except Exception as exc:
+                    await self._settle(delivery, Outcome(False, exc))
+                    continue
+                if not self._plain_success:
+                    await self._settle(delivery, Outcome(True, result))
+                    continue
+                self._succeeded += 1
+                del in_flight[id(delivery)]
+                if self._waiters:
+                    self._state_changed()
+        finally:
+            self._release_permit()
 
     async def _wait_for_permit(self) -> None:
         assert self._loop is not None

@@ -12,9 +12,11 @@ How data flows:
 
 Each child has its own pipe, so the parent always records which items a child
 was running. When a child dies (os._exit, SIGKILL, the out-of-memory killer)
-or overruns the time limit and is killed, only its own items fail, with
-`WorkerCrashedError` or `AttemptTimeoutError`, and a new child takes its
-place. The event loop watches the pipes and the process sentinels directly,
+or overruns the time limit and is killed, a new child takes its place, and
+only its own items are affected. A lost batch of one item fails with
+`WorkerCrashedError` or `AttemptTimeoutError`. A lost batch of several items
+runs again one item at a time, so that only an item whose own attempt dies
+fails. The event loop watches the pipes and the process sentinels directly,
 so no helper thread is involved and an idle pool costs no CPU.
 """
 
@@ -157,8 +159,14 @@ class ProcessRunner(Runner):
             results = await self._exchange(child, payload, len(sendable))
         except (WorkerCrashedError, AttemptTimeoutError) as exc:
             self._replace(child)
-            for index in sendable:
-                outcomes[index] = Outcome(False, exc)
+            if len(sendable) == 1:
+                outcomes[sendable[0]] = Outcome(False, exc)
+            else:
+                # Run each item of the lost batch alone, so that only an item
+                # whose own attempt dies counts a failure.
+                logger.warning("running the %d items of the lost batch one by one", len(sendable))
+                for index in sendable:
+                    outcomes[index] = (await self.run([items[index]]))[0]
         else:
             self._idle.append(child)
             for index, outcome in zip(sendable, results, strict=True):

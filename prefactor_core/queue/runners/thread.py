@@ -7,6 +7,7 @@ hand-over between the event loop and the pool per batch, not per item.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,11 @@ from ..errors import AttemptTimeoutError
 from . import Outcome, Runner
 
 __all__ = ["ThreadRunner"]
+
+_AWAITABLE_RESULT = (
+    "the handler returned a coroutine or other awaitable instead of running; "
+    "pass the coroutine function itself, or use mode='async'"
+)
 
 # Enough items per hand-over that its cost (tens of microseconds) vanishes
 # next to a no-op handler, and few enough that a batch does not pin a slow
@@ -67,6 +73,10 @@ def _call_each(
         except Exception as exc:
             outcomes.append(Outcome(False, exc))
             continue
+        if inspect.isawaitable(result):
+            _close_awaitable(result)
+            outcomes.append(Outcome(False, TypeError(_AWAITABLE_RESULT)))
+            continue
         if time_limit is not None and time.monotonic() - started > time_limit:
             outcomes.append(
                 Outcome(
@@ -81,3 +91,10 @@ def _call_each(
             continue
         outcomes.append(Outcome(True, result))
     return outcomes
+
+
+def _close_awaitable(awaitable: object) -> None:
+    # Closing a coroutine that never ran avoids the "never awaited" warning.
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
