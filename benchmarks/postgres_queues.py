@@ -1,9 +1,9 @@
-"""End-to-end throughput of PostgresQueue, procrastinate and pgqueuer.
+"""Measure end-to-end throughput of PostgresQueue, procrastinate and pgqueuer.
 
-Workload, the same for the three libraries: a fresh database on the local
-server, 2 worker processes with a no-op async handler, and a producer in the
-parent that enqueues NUM_ITEMS items in chunks of CHUNK with each library's
-bulk enqueue call. The clock starts when both workers are ready and the
+The workload is the same for every library. Each runs on a fresh database on
+the local server with 2 worker processes and a no-op async handler. A
+producer in the parent enqueues NUM_ITEMS items in chunks of CHUNK with each
+library's bulk enqueue call. The clock starts when both workers are ready and the
 producer begins, and stops when no unfinished job is left in the database.
 
 procrastinate and pgqueuer are benchmark-only dependencies. Install them in
@@ -279,7 +279,7 @@ async def measure(library: str, count: int = NUM_ITEMS) -> float:
 
 
 async def run_async(count: int = NUM_ITEMS) -> dict[str, float]:
-    """Measure the three libraries in turn and return items/s and ratios."""
+    """Measure each entry of LIBRARIES in turn and return items/s and ratios."""
     figures: dict[str, float] = {}
     try:
         for library in LIBRARIES:

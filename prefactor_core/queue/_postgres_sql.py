@@ -6,9 +6,9 @@ value travels as a bind parameter (`$1`, `$2`, ...).
 
 A row is in one of three conditions: ready (state 'ready', lease NULL),
 leased (state 'ready', lease set, `run_at` is the lease expiry) or dead
-(state 'dead'). A ready row with `run_at` in the future waits for a retry; a
-leased row whose `run_at` has passed has an expired lease and can be claimed
-again.
+(state 'dead'). A ready row with `run_at` in the future waits for a retry.
+A leased row whose `run_at` has passed has an expired lease, so it can be
+claimed again.
 """
 
 from __future__ import annotations
