@@ -383,3 +383,32 @@ def test_from_url_rejects_bad_url(url: str, message: str) -> None:
 def test_password_in_query_redacted() -> None:
     queue = PostgresQueue.from_url("postgresql://127.0.0.1/db?queue=jobs&password=hunter2")
     assert "hunter2" not in repr(queue)
+
+
+async def test_sequential_acks_share_one_delete(name: str) -> None:
+    async with open_queue(name) as queue:
+        await queue.put_many(range(50))
+        deliveries = await queue.receive_batch(50)
+        batches: list[int] = []
+        delete_rows = queue._delete_rows
+
+        async def counting_delete(batch: list[tuple[int, object]]) -> set[int]:
+            batches.append(len(batch))
+            return await delete_rows(batch)  # type: ignore[arg-type]
+
+        queue._delete_rows = counting_delete  # type: ignore[assignment,method-assign]
+        for delivery in deliveries:
+            await queue.ack(delivery)
+        await queue.flush_acks()
+        assert await sql(f'SELECT id FROM "prefactor_queue_{name}"') == []
+    assert batches == [50]
+
+
+async def test_ack_after_aclose_rejected(name: str) -> None:
+    queue = open_queue(name)
+    await queue.put("x")
+    delivery = await queue.receive()
+    await queue.aclose()
+
+    with pytest.raises(QueueClosedError):
+        await queue.ack(delivery)
