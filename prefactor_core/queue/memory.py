@@ -211,12 +211,7 @@ class InMemoryQueue(Queue[T]):
             QueueClosedError: The queue is closed and empty.
             RuntimeError: The queue is bound to another event loop.
         """
-        try:
-            item = self._get_fast()
-        except janus.AsyncQueueShutDown:
-            raise QueueClosedError("the queue is closed and empty") from None
-        except RuntimeError as exc:
-            raise _other_loop_error(self) from exc
+        item = self._take_ready()
         if item is not _EMPTY:
             return item  # type: ignore[return-value]
 
@@ -229,15 +224,7 @@ class InMemoryQueue(Queue[T]):
 
     async def receive(self) -> Delivery[T]:
         """Take the next item as a `Delivery`; see `get`."""
-        try:
-            item = self._get_fast()
-        except janus.AsyncQueueShutDown:
-            raise QueueClosedError("the queue is closed and empty") from None
-        except RuntimeError as exc:
-            raise _other_loop_error(self) from exc
-        if item is _EMPTY:
-            return Delivery(await self.get())
-        return Delivery(item)  # type: ignore[arg-type]
+        return Delivery(await self.get())
 
     def receive_nowait(self) -> Delivery[T] | None:
         """Take the next item as a `Delivery` if one is queued, else return None.
@@ -246,15 +233,19 @@ class InMemoryQueue(Queue[T]):
             QueueClosedError: The queue is closed and empty.
             RuntimeError: The queue is bound to another event loop.
         """
+        item = self._take_ready()
+        if item is _EMPTY:
+            return None
+        return Delivery(item)  # type: ignore[arg-type]
+
+    def _take_ready(self) -> T | object:
+        """Pop a queued item with the public exceptions, or return `_EMPTY`."""
         try:
-            item = self._get_fast()
+            return self._get_fast()
         except janus.AsyncQueueShutDown:
             raise QueueClosedError("the queue is closed and empty") from None
         except RuntimeError as exc:
             raise _other_loop_error(self) from exc
-        if item is _EMPTY:
-            return None
-        return Delivery(item)  # type: ignore[arg-type]
 
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take up to `max_items` queued items, waiting only for the first.
