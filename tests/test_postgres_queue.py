@@ -412,3 +412,11 @@ async def test_ack_after_aclose_rejected(name: str) -> None:
 
     with pytest.raises(QueueClosedError):
         await queue.ack(delivery)
+
+
+async def test_json_keeps_escaped_text(name: str) -> None:
+    async with open_queue(name) as queue:
+        await queue.put("\\u0000 is six characters")
+        delivery = await queue.receive()
+        await queue.ack(delivery)
+    assert delivery.item == "\\u0000 is six characters"

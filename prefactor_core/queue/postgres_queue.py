@@ -20,6 +20,7 @@ import datetime
 import json
 import logging
 import pickle
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
@@ -54,6 +55,10 @@ _EXTENDS_PER_LEASE = 3  # lease extensions per lease period, so two can fail in 
 _MAX_ERROR_TEXT = 4000  # characters of error text stored with a failed row
 _BACKLOG_COUNT_LIMIT = 1000  # due rows that a claim counts at most, for size()
 _RECENT_CLAIMS = 64  # finished claims remembered to correct size(); > concurrent claims
+
+# json.dumps writes NUL as \u0000. An even run of backslashes before it
+# belongs to the text itself, as in the item "\\u0000".
+_JSON_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 _SCHEMES = ("postgresql", "postgres")
 _URL_OPTIONS = {
@@ -500,7 +505,7 @@ class PostgresQueue(Queue[T]):
                 f"cannot store {item!r:.200} as JSON ({exc}); pass JSON values or open "
                 "the queue with serializer='pickle'"
             ) from exc
-        if "\\u0000" in text:
+        if _JSON_NUL_ESCAPE.search(text):
             raise ValueError(
                 f"cannot store {item!r:.200}: jsonb cannot hold the NUL character; "
                 "open the queue with serializer='pickle'"
