@@ -105,12 +105,11 @@ class Statements:
     def claim(self) -> str:
         """Lease up to $1 due rows to lease $2 for $3 seconds and return them.
 
-        Every output row also carries three figures about the rest of the
-        table, taken from the snapshot before the claim: `due_ids`, the ids
-        of up to $4 due rows (the claimed ones included); `scheduled`, the
-        unleased rows waiting for a later `run_at`, counted up to $4; and
-        `next_in`, the seconds until the earliest `run_at`. The figures come
-        in one extra row whose item columns are NULL.
+        One extra row, whose item columns are NULL, carries three figures
+        taken from the snapshot before the claim. `due_ids` holds the ids of
+        up to $4 due rows, the claimed ones included. `scheduled` counts the
+        unleased rows waiting for a later `run_at`, up to $4. `next_in` is
+        the number of seconds until the earliest `run_at`.
         """
         table = _quote(self.table)
         # id = ANY(ARRAY(...)) makes the planner fetch the picked rows through

@@ -143,8 +143,8 @@ class PostgresQueue(Queue[T]):
 
     Delivery is at least once: an item is deleted only by `ack`, and an item
     whose worker stopped returns after its lease expires. Items are stored as
-    jsonb by default, so they must be JSON values (jsonb does not keep the
-    order of object keys and cannot hold the NUL character); pass
+    jsonb by default, so they must be JSON values. jsonb does not keep the
+    order of object keys and cannot hold the NUL character. Pass
     `serializer="pickle"` to store any picklable object instead, which is
     safe only when every producer is trusted.
 
@@ -235,8 +235,8 @@ class PostgresQueue(Queue[T]):
 
         The query parameters `queue`, `serializer`, `lease`, `poll_interval`,
         `pool_size` and `reconnect_timeout` set the constructor arguments of
-        the same meaning; the others (such as `sslmode` or
-        `application_name`) stay in the DSN. Keyword `options` override the
+        the same meaning. The others, such as `sslmode` or
+        `application_name`, stay in the DSN. Keyword `options` override the
         URL.
 
         Raises:
@@ -347,7 +347,7 @@ class PostgresQueue(Queue[T]):
                     if self._create_schema:
                         await self._create_tables(connection)
                     # Seed size() with the rows already waiting, so that an
-                    # executor's drain() does not return before it sees them.
+                    # executor's drain() does not return before they are handled.
                     figures = await connection.fetchrow(
                         self._sql.claim, 0, uuid.uuid4(), 0.0, _BACKLOG_COUNT_LIMIT
                     )
@@ -537,9 +537,9 @@ class PostgresQueue(Queue[T]):
         Every claim also reads the ids of up to 1000 due rows and counts the
         unleased rows waiting for a later `run_at` (scheduled retries), up to
         1000. The estimate takes those figures from the claim that finished
-        last, drops the ids that receivers of this object have claimed since
-        that claim began, adds the items put, retried or re-queued through
-        this object since then, and adds the scheduled retries. Rows that
+        last. It drops the ids that receivers of this object have claimed
+        since that claim began. It adds the items put, retried or re-queued
+        through this object since then, and the scheduled retries. Rows that
         other processes add or claim after the claim are not reflected, and
         rows held by a worker and dead rows are never counted.
 
@@ -707,7 +707,7 @@ class PostgresQueue(Queue[T]):
         expires and the item is delivered again: a repeat, never a loss.
         `flush_acks` and `aclose` wait for the DELETE. When the lease was
         lost (it expired and another worker claimed the row), the row is left
-        alone and a warning says that the item may be processed again.
+        alone and a warning is logged because the item may be processed again.
 
         Raises:
             ValueError: The delivery did not come from a PostgresQueue.
@@ -792,7 +792,7 @@ class PostgresQueue(Queue[T]):
         finally:
             self._in_flight.discard((row_id, lease))
         if updated:
-            self._rows_added += 1  # counted by size() until a claim sees it
+            self._rows_added += 1  # counted by size() until the next claim counts it
         else:
             logger.warning(
                 "queue %r: nack of row %d found no row under its lease; the lease expired",
