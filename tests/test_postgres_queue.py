@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -420,3 +422,21 @@ async def test_json_keeps_escaped_text(name: str) -> None:
         delivery = await queue.receive()
         await queue.ack(delivery)
     assert delivery.item == "\\u0000 is six characters"
+
+
+def test_package_imports_without_driver() -> None:
+    program = (
+        "import sys\n"
+        "sys.modules['asyncpg'] = None  # makes 'import asyncpg' fail\n"
+        "import prefactor_core.queue\n"
+        "try:\n"
+        "    prefactor_core.queue.PostgresQueue\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert "pip install 'prefactor-core[postgres]'" in run.stdout
