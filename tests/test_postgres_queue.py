@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from prefactor_core.queue import Delivery, PostgresQueue, QueueClosedError
+from prefactor_core.queue._postgres_sql import Statements
 from tests.postgres_support import DSN, drop_queue_table, sql, terminate_backends, unique_queue_name
 
 pytestmark = pytest.mark.timeout(30)
@@ -440,3 +442,35 @@ def test_package_imports_without_driver() -> None:
 
     assert run.returncode == 0, run.stderr
     assert "pip install 'prefactor-core[postgres]'" in run.stdout
+
+
+async def test_lease_extension_skips_locked_rows(name: str) -> None:
+    async with open_queue(name, lease_seconds=30.0) as queue:
+        await queue.put_many(["locked", "free"])
+        locked, free = await queue.receive_batch(2)
+        table = f'"prefactor_queue_{name}"'
+
+        holder = await asyncpg.connect(DSN)
+        extender = await asyncpg.connect(DSN)
+        try:
+            async with holder.transaction():
+                # Stands in for the DELETE of an ack that holds the row's lock.
+                await holder.execute(
+                    f"SELECT id FROM {table} WHERE id = $1 FOR UPDATE", locked.receipt[0]
+                )
+                status = await asyncio.wait_for(
+                    extender.execute(
+                        Statements(queue.table).extend,
+                        [locked.receipt[0], free.receipt[0]],
+                        [locked.receipt[1], free.receipt[1]],
+                        600.0,
+                    ),
+                    timeout=5,
+                )
+        finally:
+            await holder.close()
+            await extender.close()
+        await queue.ack(locked)
+        await queue.ack(free)
+
+    assert status == "UPDATE 1"
