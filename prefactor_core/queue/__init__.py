@@ -11,9 +11,13 @@
   of three modes (event loop, threads, processes), with retries and a
   `stop()` that ends every accepted item.
 
+- `PostgresQueue` keeps items in a PostgreSQL table shared by processes and
+  machines. It needs asyncpg (the `postgres` extra) and is imported on first
+  access, so this package imports without the driver.
+
 The submodules: `base` (the contract), `memory` (the in-memory queue),
-`executor`, `retry` (the backoff policy), `runners` (one per mode), `stats`
-and `errors`.
+`executor`, `retry` (the backoff policy), `runners` (one per mode), `stats`,
+`errors` and `postgres_queue`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .retry import RetryPolicy
 from .stats import ExecutorStatistics
 
 if TYPE_CHECKING:
+    from .postgres_queue import PostgresQueue
     from .redis_queue import RedisQueue, RedisUnavailableError
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "ExecutorStopTimeout",
     "InMemoryQueue",
     "ItemNotPicklableError",
+    "PostgresQueue",
     "Queue",
     "QueueClosedError",
     "RedisQueue",
@@ -59,8 +65,8 @@ _REDIS_NAMES = frozenset({"RedisQueue", "RedisUnavailableError"})
 
 
 def __getattr__(name: str) -> Any:
-    # Import the Redis engine only when it is asked for, because it needs
-    # the optional redis-py package.
+    # Import the Redis and PostgreSQL engines only when they are asked for,
+    # because they need the optional redis-py and asyncpg packages.
     if name in _REDIS_NAMES:
         try:
             from . import redis_queue
@@ -69,4 +75,8 @@ def __getattr__(name: str) -> Any:
                 f"{name} needs redis-py, which is missing: pip install 'prefactor-core[redis]'"
             ) from exc
         return getattr(redis_queue, name)
+    if name == "PostgresQueue":
+        from .postgres_queue import PostgresQueue
+
+        return PostgresQueue
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
