@@ -174,6 +174,7 @@ class PostgresQueue(Queue[T]):
     # Every claim is a round trip, so executors in mode "async" should claim
     # many rows at once.
     preferred_batch = 100
+    shared = True
 
     def __init__(
         self,
