@@ -377,6 +377,7 @@ def test_from_url_reads_options() -> None:
         ("redis://127.0.0.1/0?queue=jobs", "scheme must be postgresql"),
         ("postgresql://127.0.0.1/db?queue=jobs&lease=soon", "invalid value 'soon' for 'lease'"),
         ("postgresql://127.0.0.1/db?queue=a-b", "invalid queue name 'a-b'"),
+        ("postgresql://127.0.0.1/db?queue=jobs&poll_intervall=2", "did you mean 'poll_interval'"),
     ],
 )
 def test_from_url_rejects_bad_url(url: str, message: str) -> None:

@@ -338,6 +338,16 @@ def test_from_url_requires_stream() -> None:
         RedisQueue.from_url("redis://127.0.0.1:6379/0?stream=s&visibility_timeout=soon")
 
 
+def test_from_url_rejects_unknown_option() -> None:
+    with pytest.raises(ValueError, match="did you mean 'visibility_timeout'"):
+        RedisQueue.from_url("redis://127.0.0.1:6379/0?stream=s&visibilty_timeout=5")
+    with pytest.raises(ValueError, match="unknown option 'bogus'") as caught:
+        RedisQueue.from_url(f"redis://:{PASSWORD}@127.0.0.1:6379/0?stream=s&bogus=1")
+    assert PASSWORD not in str(caught.value)
+    queue = RedisQueue.from_url("redis://127.0.0.1:6379/0?stream=s&socket_keepalive=true")
+    assert queue.stream == "s"
+
+
 def test_redact_url_hides_password() -> None:
     assert redact_url(f"redis://:{PASSWORD}@host:1/0?password=x") == "redis://:***@host:1/0"
     assert redact_url(f"redis://user:{PASSWORD}@host/0") == "redis://user:***@host/0"

@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import difflib
 import datetime
 import json
 import logging
@@ -30,8 +31,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 try:
     import asyncpg
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "PostgresQueue needs the asyncpg driver: pip install 'prefactor-core[postgres]'"
+    raise ModuleNotFoundError(
+        "PostgresQueue needs the asyncpg driver: pip install 'prefactor-core[postgres]'",
+        name="asyncpg",
     ) from exc
 
 from ._postgres_sql import Statements, table_name_for
@@ -255,6 +257,14 @@ class PostgresQueue(Queue[T]):
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             convert = _URL_OPTIONS.get(key)
             if convert is None:
+                # Other parameters belong to the connection (sslmode, for
+                # example), but a near miss of a queue option is a typo.
+                close = difflib.get_close_matches(key, _URL_OPTIONS, n=1, cutoff=0.8)
+                if close:
+                    raise ValueError(
+                        f"unknown option {key!r} in the PostgreSQL queue URL "
+                        f"{redact_dsn(url)!r}; did you mean {close[0]!r}?"
+                    )
                 kept.append((key, value))
                 continue
             try:

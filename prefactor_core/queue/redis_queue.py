@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import difflib
+import inspect
 import json
 import logging
 import os
@@ -133,6 +135,33 @@ def _entry_id_text(entry_id: bytes | str) -> str:
 def _parse_entry_id(entry_id: bytes | str) -> tuple[int, int]:
     milliseconds, _, sequence = _entry_id_text(entry_id).partition("-")
     return int(milliseconds), int(sequence or 0)
+
+
+def _redis_url_options(scheme: str) -> set[str]:
+    """Return the query parameters that redis-py accepts in a URL of `scheme`."""
+    from redis.asyncio import connection as redis_connection
+
+    names = set(getattr(redis_connection, "URL_QUERY_ARGUMENT_PARSERS", {}))
+    classes: list[type] = [redis_connection.AbstractConnection, redis_connection.Connection]
+    if scheme == "rediss":
+        classes.append(redis_connection.SSLConnection)
+    for connection_class in classes:
+        for parameter in inspect.signature(connection_class).parameters.values():
+            if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                names.add(parameter.name)
+    return names
+
+
+def _unknown_option_message(name: str, url: str, redis_names: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(set(_URL_OPTIONS) | redis_names), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        hint = (
+            f"the queue's options are {', '.join(sorted(_URL_OPTIONS))}, and redis-py "
+            "takes its connection options, such as socket_timeout"
+        )
+    return f"unknown option {name!r} in queue URL {redact_url(url)}; {hint}"
 
 
 def _is_missing_group(error: ResponseError) -> bool:
@@ -297,18 +326,23 @@ class RedisQueue(Queue[T]):
         ``serializer``, ``visibility_timeout``, ``poll_interval``,
         ``retry_timeout`` (``none`` to retry for ever), ``max_deliveries``
         (``none`` for no limit), ``dead_letter_stream``
-        and ``delayed_key``. Other query parameters go to redis-py. Keyword
-        `options` override the query.
+        and ``delayed_key``. Other query parameters go to redis-py, which
+        must know them, such as ``socket_timeout``. Keyword `options`
+        override the query.
 
         Raises:
-            ValueError: The stream name is missing or an option is invalid.
+            ValueError: The stream name is missing, or an option is unknown
+                or invalid.
         """
         parts = urlsplit(url)
         queue_options: dict[str, Any] = {}
         redis_query = []
+        redis_names = _redis_url_options(parts.scheme)
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
             parse = _URL_OPTIONS.get(name)
             if parse is None:
+                if name not in redis_names:
+                    raise ValueError(_unknown_option_message(name, url, redis_names))
                 redis_query.append((name, value))
                 continue
             try:
