@@ -16,8 +16,8 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import difflib
 import datetime
+import difflib
 import json
 import logging
 import pickle
