@@ -62,7 +62,11 @@ class SyncQueueFace(Generic[T]):
     """
 
     def __init__(self, parent: janus.Queue[T]) -> None:
+        self._parent = parent
         self._sync = parent.sync_q
+        # Whether a wake-up of coroutine getters is scheduled and not yet run.
+        # Guarded by janus's mutex.
+        self._wakeup_pending = False
 
     @property
     def maxsize(self) -> int:
@@ -77,10 +81,47 @@ class SyncQueueFace(Generic[T]):
                 `block` is false and the queue is full.
             QueueClosedError: The queue is closed, before or during the wait.
         """
+        if _JANUS_INTERNALS_KNOWN and self._put_with_room(item):
+            return
         try:
             self._sync.put(item, block, timeout)
         except janus.SyncQueueShutDown:
             raise QueueClosedError("cannot put: the queue is closed") from None
+
+    def _put_with_room(self, item: T) -> bool:
+        """Append an item if the queue has room; return False if it is full.
+
+        janus schedules a task on the event loop for every item put while a
+        coroutine waits in get, and threads that put faster than the loop
+        runs those tasks flood it. This path schedules at most one wake-up
+        at a time, which wakes as many waiting getters as there are items.
+        """
+        parent: Any = self._parent
+        with parent._sync_mutex:
+            if parent._is_shutdown:
+                raise QueueClosedError("cannot put: the queue is closed")
+            if 0 < parent._maxsize <= len(parent._queue):
+                return False
+            parent._queue.append(item)
+            parent._unfinished_tasks += 1
+            if parent._sync_not_empty_waiting:
+                parent._sync_not_empty.notify()
+            if parent._async_not_empty_waiting and not self._wakeup_pending:
+                loop = parent._loop
+                if loop is not None and not loop.is_closed():
+                    self._wakeup_pending = True
+                    parent._notify_async(self._wake_getters)
+        return True
+
+    def _wake_getters(self) -> None:
+        # Runs on the event loop with janus's asyncio mutex held, as janus's
+        # own notifications do, and takes the thread mutex in the same order.
+        parent: Any = self._parent
+        with parent._sync_mutex:
+            self._wakeup_pending = False
+            count = min(parent._async_not_empty_waiting, len(parent._queue))
+        if count:
+            parent._async_not_empty.notify(count)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Remove and return the next item, blocking until one arrives.
