@@ -22,7 +22,7 @@ class QueueClosedError(Exception):
     """Raised by `put` on a closed queue, and by `get` once it is also empty."""
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Delivery(Generic[T]):
     """One item handed to a consumer, with what the queue knows about it.
 
