@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import harness
 from .harness import MIN_REPEATS, PROJECT, REFERENCE, BenchmarkError, Environment, Workload
-from .machine import describe_machine
+from .machine import describe_machine, load_average
 from .reference import REFERENCE_VERSION, ensure_reference_python
 from .registry import load_workloads
 from .report import render_markdown, to_json, write_outputs
@@ -136,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{workload.name}: {workload.title}")
         return 0
 
+    load_at_start = load_average()
     try:
         _check_bench_extra()
         environments = {PROJECT: Environment(sys.executable, sys_path=str(ROOT))}
@@ -166,11 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("benchmark failed: %s", exc)
         return 1
 
+    machine = describe_machine()
+    machine["load average at start"] = load_at_start
+    machine["load average at end"] = load_average()
     run = {
         "command": shlex.join(["python", "-m", "benchmarks", *argv]),
         "quick": args.quick,
         "repeats": args.repeats,
-        "machine": describe_machine(),
+        "machine": machine,
         "peers": {
             f"prefactor-core {REFERENCE_VERSION}": reference_note,
             "janus, aiologic": "from the `bench` extra: `pip install -e '.[bench]'`",

@@ -8,7 +8,7 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["describe_machine"]
+__all__ = ["describe_machine", "load_average"]
 
 _PEER_PACKAGES = ("janus", "aiologic")
 
@@ -29,6 +29,19 @@ def describe_machine() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             facts[package] = "not installed"
     return facts
+
+
+def load_average() -> str:
+    """Return the 1-minute load average with the core count, such as "3.10 on 2 cores".
+
+    Other processes on the machine slow the programs unevenly, so the page
+    records the load at the start and at the end of the run.
+    """
+    try:
+        one_minute = os.getloadavg()[0]
+    except OSError:
+        return "unknown"
+    return f"{one_minute:.2f} on {os.cpu_count()} cores"
 
 
 def _cpu_model() -> str:

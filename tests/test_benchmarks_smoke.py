@@ -24,9 +24,12 @@ EXPECTED_RATIOS = {
     "thread_mode.vs_thread_pool_map",
     "process_tiny.vs_run_in_executor",
     "process_tiny.vs_process_pool_map",
+    "process_tiny.fork_vs_process_pool_map",
     "process_cpu.speedup_per_core",
+    "process_cpu.fork_speedup_per_core",
     "memory.vs_asyncio_queue",
     "memory.vs_janus",
+    "stop_cost.vs_asyncio_tasks",
 }
 SKIPPED_RATIOS = {"async_path.vs_prefactor_core_0_5_3", "stop_cost.vs_prefactor_core_0_5_3"}
 

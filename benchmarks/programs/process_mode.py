@@ -35,6 +35,7 @@ def calibrate_spin(seconds: float) -> int:
     not skew it.
     """
     probe = 100_000
+    spin(probe)  # warm-up, not timed
     timings = []
     for _ in range(7):
         started = time.perf_counter()
@@ -45,20 +46,26 @@ def calibrate_spin(seconds: float) -> int:
     return max(1, round(seconds / per_iteration))
 
 
-async def prefactor_executor(items: int, workers: int, iterations: int = 0) -> dict[str, float]:
-    """Time `TaskExecutor(mode="process")` until `drain()` returns.
+async def prefactor_executor(
+    items: int, workers: int, iterations: int = 0, mp_context: str | None = None
+) -> dict[str, float]:
+    """Time `TaskExecutor(mode="process")` until `drain()` and `stop()` return.
 
     Args:
         items: Number of items to put.
         workers: Number of worker processes.
         iterations: 0 for the tiny handler, otherwise the `spin` argument
             that each item carries.
+        mp_context: Start method passed to the executor, or None for its
+            default.
     """
     from prefactor_core.queue import InMemoryQueue, TaskExecutor
 
     handler = spin if iterations else handle_tiny
     queue: InMemoryQueue[int] = InMemoryQueue()
-    executor = TaskExecutor(queue, handler, num_workers=workers, mode="process")
+    executor = TaskExecutor(
+        queue, handler, num_workers=workers, mode="process", mp_context=mp_context
+    )
 
     started = time.perf_counter()
     executor.start()

@@ -55,3 +55,30 @@ async def prefactor_executor(
     if handled != items:
         raise RuntimeError(f"stop() returned after {handled} of {items} items were handled")
     return {"cpu_seconds": cpu_seconds, "wall_seconds": wall_seconds}
+
+
+async def asyncio_tasks(items: int, workers: int, sleep_seconds: float) -> dict[str, float]:
+    """Measure the same sleeps with bare asyncio: the floor that any executor adds to.
+
+    `workers` tasks take the queued items from an `asyncio.Queue` with
+    `get_nowait` and sleep `sleep_seconds` per item, with no executor.
+    """
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for item in range(items):
+        queue.put_nowait(item)
+
+    async def consume() -> None:
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await asyncio.sleep(sleep_seconds)
+
+    cpu_started = time.process_time()
+    wall_started = time.perf_counter()
+    await asyncio.gather(*(consume() for _ in range(workers)))
+    cpu_seconds = time.process_time() - cpu_started
+    wall_seconds = time.perf_counter() - wall_started
+
+    return {"cpu_seconds": cpu_seconds, "wall_seconds": wall_seconds}

@@ -27,11 +27,19 @@ WORKLOAD = Workload(
         'loop in one process; prefactor-core runs `TaskExecutor(mode="process")` with '
         "`workers` processes (one per core), puts the items and waits for `drain()` and "
         "`stop()`. The ratio is the speedup (serial seconds / prefactor-core seconds) "
-        "divided by `os.cpu_count()`."
+        "divided by `os.cpu_count()`. A second prefactor-core program runs with "
+        '`mp_context="fork"` instead of the default "forkserver".'
     ),
     programs=(
         Program(
             "prefactor_core", "prefactor-core (this tree)", "process_mode", "prefactor_executor"
+        ),
+        Program(
+            "prefactor_core_fork",
+            'prefactor-core, mp_context="fork"',
+            "process_mode",
+            "prefactor_executor",
+            params={"mp_context": "fork"},
         ),
         Program("serial", "serial loop", "process_mode", "serial_spin"),
     ),
@@ -46,6 +54,16 @@ WORKLOAD = Workload(
             per_core=True,
             target=Target(">=", 0.85),
             description="speedup over the serial loop, divided by the number of cores",
+        ),
+        Comparison(
+            name="fork_speedup_per_core",
+            subject="prefactor_core_fork",
+            peer="serial",
+            metric="seconds",
+            higher_is_better=True,
+            per_core=True,
+            target=None,
+            description='the same, with mp_context="fork"',
         ),
     ),
     sizes={"items": 200, "workers": _WORKERS, "seconds_per_item": 0.010},

@@ -19,11 +19,21 @@ WORKLOAD = Workload(
         "`stop()`. The peers use a `ProcessPoolExecutor` with Python's default start "
         "method: one `loop.run_in_executor` call per item, all gathered at once, and "
         "`ProcessPoolExecutor.map(chunksize=256)`. Starting and stopping the processes is "
-        "inside the timed region of every program."
+        "inside the timed region of every program. The executor's default start method is "
+        '"forkserver", while the pools use "fork" on Linux with Python 3.11, so a second '
+        'prefactor-core program runs with `mp_context="fork"` to show what the start '
+        "method costs."
     ),
     programs=(
         Program(
             "prefactor_core", "prefactor-core (this tree)", "process_mode", "prefactor_executor"
+        ),
+        Program(
+            "prefactor_core_fork",
+            'prefactor-core, mp_context="fork"',
+            "process_mode",
+            "prefactor_executor",
+            params={"mp_context": "fork"},
         ),
         Program(
             "run_in_executor",
@@ -57,6 +67,15 @@ WORKLOAD = Workload(
             higher_is_better=True,
             target=Target(">=", 0.3),
             description="speed relative to ProcessPoolExecutor.map(chunksize=256)",
+        ),
+        Comparison(
+            name="fork_vs_process_pool_map",
+            subject="prefactor_core_fork",
+            peer="process_pool_map",
+            metric="seconds",
+            higher_is_better=True,
+            target=None,
+            description='the same, with mp_context="fork" as the pool uses',
         ),
     ),
     sizes={"items": 50_000, "workers": _WORKERS},

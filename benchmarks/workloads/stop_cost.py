@@ -13,7 +13,8 @@ WORKLOAD = Workload(
         "returns when every queued item is handled. The figure is the CPU time of the "
         "whole process (`time.process_time()`) from the call until it returns; the "
         "program fails if any item was left unhandled. The wall time is shown for "
-        "context."
+        "context. The bare asyncio program is the floor: `workers` tasks that take the "
+        "same items from an `asyncio.Queue` and sleep the same time, with no executor."
     ),
     programs=(
         Program("prefactor_core", "prefactor-core (this tree)", "stop_cost", "prefactor_executor"),
@@ -24,6 +25,7 @@ WORKLOAD = Workload(
             "prefactor_executor",
             environment=REFERENCE,
         ),
+        Program("asyncio_tasks", "bare asyncio tasks (floor)", "stop_cost", "asyncio_tasks"),
     ),
     metrics=(
         Metric("cpu_seconds", "median CPU seconds"),
@@ -38,6 +40,15 @@ WORKLOAD = Workload(
             higher_is_better=False,
             target=Target("<=", 0.1),
             description="CPU seconds relative to prefactor-core 0.5.3",
+        ),
+        Comparison(
+            name="vs_asyncio_tasks",
+            subject="prefactor_core",
+            peer="asyncio_tasks",
+            metric="cpu_seconds",
+            higher_is_better=False,
+            target=None,
+            description="CPU seconds relative to bare asyncio tasks doing the same sleeps",
         ),
     ),
     sizes={"items": 10_000, "workers": 3, "sleep_seconds": 0.001},
