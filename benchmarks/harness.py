@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Fewest repeats behind a published median; `--quick` may use fewer.
+# Minimum number of repeats behind a published median; `--quick` may use fewer.
 MIN_REPEATS = 5
 
 # Seconds that one child process may run before it is killed.
@@ -335,7 +335,7 @@ def _compare(
             return ComparisonResult(comparison, [], skipped_reason=skipped[name])
 
     # Repeat i of the subject ran next to repeat i of the peer, so pairing
-    # them cancels most of the drift of a shared machine.
+    # them reduces the effect of load that changes during the run.
     pairs = zip(samples[comparison.subject], samples[comparison.peer], strict=True)
     ratios = [
         comparison.ratio(subject[comparison.metric], peer[comparison.metric])

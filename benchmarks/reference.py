@@ -2,7 +2,7 @@
 
 0.5.3 has the same import name as this tree, so it gets its own virtual
 environment under `benchmarks/.venvs/`, created with the ordinary `venv` and
-`pip` on first use and reused while it still holds that version.
+`pip` on first use and reused while it still contains that version.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def ensure_reference_python(venvs_dir: Path) -> Path:
     """Return the interpreter of the 0.5.3 environment, creating it if needed.
 
     Blocks while `venv` and `pip install prefactor-core==0.5.3` run, which
-    needs access to PyPI on first use (about a minute).
+    needs access to PyPI on first use.
 
     Raises:
         BenchmarkError: No Python >= 3.11 was found, or creating the
@@ -66,8 +66,8 @@ def ensure_reference_python(venvs_dir: Path) -> Path:
     installed = _installed_version(python)
     if installed != REFERENCE_VERSION:
         raise BenchmarkError(
-            f"{venv_dir} holds prefactor-core {installed!r}, expected {REFERENCE_VERSION}; "
-            "delete the folder and run again"
+            f"{venv_dir} contains prefactor-core {installed!r} instead of "
+            f"{REFERENCE_VERSION}; delete the folder and run again"
         )
     return python
 

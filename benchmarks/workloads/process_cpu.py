@@ -23,12 +23,14 @@ WORKLOAD = Workload(
     title="Process mode, CPU-bound",
     description=(
         "Runs `items` calls of a pure-Python loop of `iterations` turns, calibrated in the "
-        "parent process to take about 10 ms each. The serial program calls it in a plain "
-        'loop in one process; prefactor-core runs `TaskExecutor(mode="process")` with '
-        "`workers` processes (one per core), puts the items and waits for `drain()` and "
-        "`stop()`. The ratio is the speedup (serial seconds / prefactor-core seconds) "
-        "divided by `os.cpu_count()`. A second prefactor-core program runs with "
-        '`mp_context="fork"` instead of the default "forkserver".'
+        "parent process to take about 10 ms each; the serial median divided by `items` "
+        "gives the time per item in this run, since the machine's speed varies. The serial "
+        "program calls it in a plain loop in one process. prefactor-core runs "
+        '`TaskExecutor(mode="process")` with `workers` processes (one per core), puts the '
+        "items and waits for `drain()` and `stop()`. The ratio is the speedup (serial "
+        "seconds / prefactor-core seconds) divided by `os.cpu_count()`. A second "
+        'prefactor-core program runs with `mp_context="fork"` instead of the default '
+        '"forkserver".'
     ),
     programs=(
         Program(
