@@ -24,7 +24,7 @@ class QueueClosedError(Exception):
 
 @dataclasses.dataclass(eq=False, slots=True)
 class Delivery(Generic[T]):
-    """One item handed to a consumer, with what the queue knows about it.
+    """One item handed to a consumer, with the state that the queue stores for it.
 
     Attributes:
         item: The value that was put.
@@ -48,6 +48,11 @@ class Queue(ABC, Generic[T]):
     `nack` or `dead_letter` for every delivery that `receive` returned.
     """
 
+    #: Largest batch that an executor in mode "async" takes per `receive_batch`.
+    #: Queues whose every receive is a network round trip raise it; the
+    #: executor still shares a short queue among its workers.
+    preferred_batch: int = 1
+
     @abstractmethod
     async def put(self, item: T) -> None:
         """Add an item and return without waiting for a worker to take it.
@@ -70,11 +75,21 @@ class Queue(ABC, Generic[T]):
 
     @abstractmethod
     def size(self) -> int:
-        """Return the number of items waiting to be taken."""
+        """Return the number of items waiting to be taken, without I/O.
+
+        It is synchronous and cheap, and it reads 0 while receivers are
+        blocked because nothing is deliverable. Implementations document
+        exactly what they count.
+        """
 
     @abstractmethod
     async def close(self, num_waiters: int = 1) -> None:
         """Reject further puts and wake consumers blocked in `get`.
+
+        Afterwards `put` raises `QueueClosedError`, and `get`, `receive` and
+        `receive_batch` raise it once nothing is left, also in callers that
+        are already blocked. `ack`, `nack` and `dead_letter` keep working for
+        deliveries already handed out. Calling it again does nothing.
 
         Args:
             num_waiters: Number of blocked consumers to wake. Implementations
@@ -88,7 +103,7 @@ class Queue(ABC, Generic[T]):
         """Whether `close` has been called."""
 
     # The delivery step. The defaults delegate to `get` and do nothing on
-    # acknowledgement, which is right for a queue that forgets an item as
+    # acknowledgement, which is right for a queue that drops an item as
     # soon as it is taken.
 
     async def receive(self) -> Delivery[T]:
@@ -98,6 +113,17 @@ class Queue(ABC, Generic[T]):
             QueueClosedError: The queue is closed and empty.
         """
         return Delivery(await self.get())
+
+    def receive_nowait(self) -> Delivery[T] | None:
+        """Take the next delivery if one is ready at once, else return None.
+
+        Executors try it before awaiting `receive`, which saves a coroutine
+        per item under load. The default always returns None.
+
+        Raises:
+            QueueClosedError: The queue is closed and empty.
+        """
+        return None
 
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take between 1 and `max_items` deliveries, waiting only for the first.
@@ -111,7 +137,10 @@ class Queue(ABC, Generic[T]):
         return [await self.receive()]
 
     async def ack(self, delivery: Delivery[T]) -> None:
-        """Record that the item was handled successfully and can be forgotten."""
+        """Record that the item was handled successfully, so it is never delivered again.
+
+        It works after `close`, for deliveries handed out before it.
+        """
 
     async def nack(self, delivery: Delivery[T], *, delay: float, error: BaseException) -> bool:
         """Offer to redeliver a failed item after `delay` seconds.

@@ -20,7 +20,7 @@ class AttemptTimeoutError(TimeoutError):
     """An attempt ran longer than the executor's `time_limit`.
 
     It counts as a failed attempt and is retried like any other `Exception`
-    unless `is_retryable` says otherwise.
+    unless `is_retryable` returns False for it.
     """
 
 

@@ -82,7 +82,9 @@ class TaskExecutor(Generic[T]):
         is_retryable: Predicate on the exception that decides whether a
             failed attempt is retried. By default every `Exception` is.
         mode: "async", "thread" or "process". None picks "async" for
-            coroutine functions and "thread" for other callables.
+            coroutine functions and "thread" for other callables. A plain
+            function that returns a coroutine is not a coroutine function:
+            in mode "thread" each such attempt fails with TypeError.
         backoff_base: Seconds before the first retry; retry n waits
             `backoff_base * 2**(n-1)` seconds, minus up to 10% jitter.
         backoff_max: Cap on any retry delay, in seconds.
@@ -166,6 +168,9 @@ class TaskExecutor(Generic[T]):
         self._time_limit = time_limit
         self._name = name
         self._runner = self._make_runner(mp_context)
+        self._max_batch = self._runner.max_batch
+        if self._mode == "async" and time_limit is None:
+            self._max_batch = max(1, queue.preferred_batch)
 
         # Skip awaiting the no-op acknowledgement of in-memory queues per item.
         self._queue_acks = type(queue).ack is not Queue.ack
@@ -195,7 +200,11 @@ class TaskExecutor(Generic[T]):
         self._retried = 0
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "running" if self._workers else "idle"
+        state = "idle"
+        if self._stopped:
+            state = "stopped"
+        elif self._workers:
+            state = "running"
         return (
             f"<TaskExecutor {self._name!r} {state} mode={self._mode} "
             f"workers={self._num_workers} in_flight={len(self._in_flight)}>"
@@ -203,7 +212,7 @@ class TaskExecutor(Generic[T]):
 
     @property
     def mode(self) -> Mode:
-        """Execution mode: "async", "thread" or "process"."""
+        """The execution mode, one of "async", "thread" or "process"."""
         return self._mode
 
     @property
@@ -233,10 +242,10 @@ class TaskExecutor(Generic[T]):
         Raises:
             RuntimeError: No event loop is running, or the executor was stopped.
         """
+        if self._stopped or self._stopping:
+            raise RuntimeError(f"{self!r} was stopped; create a new TaskExecutor")
         if self._workers:
             return
-        if self._stopped:
-            raise RuntimeError(f"{self!r} was stopped; create a new TaskExecutor")
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._runner.start()
@@ -273,7 +282,7 @@ class TaskExecutor(Generic[T]):
         item ends in `on_success` or in `on_failure` (or the ERROR log).
         Nothing is cancelled and there is no hidden deadline. Then threads
         or worker processes are released. Calling it again after it returned
-        does nothing.
+        does nothing. Before `start()`, it only closes the queue.
 
         Args:
             timeout: Seconds to wait, or None to wait as long as it takes.
@@ -365,8 +374,8 @@ class TaskExecutor(Generic[T]):
                     self._waiters.remove(waiter)
 
     def _state_changed(self) -> None:
-        # Wake every waiter; each re-checks its own condition. Nothing runs
-        # when nobody waits, which keeps the per-item cost at one check.
+        # Wake every waiter, and each re-checks its own condition. Callers skip
+        # this when the waiter list is empty, so the per-item cost is one check.
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -377,18 +386,27 @@ class TaskExecutor(Generic[T]):
     async def _work(self, index: int) -> None:
         worker = f"{self._name}-{index}"
         receive_error_delay = _RECEIVE_ERROR_DELAY
-        single = self._runner.max_batch == 1
+        single = self._max_batch == 1
         receive = self._queue.receive
+        receive_nowait = self._queue.receive_nowait
+        batch: list[Delivery[T]] = []
         try:
             while True:
-                self._idle_workers += 1
-                if self._waiters:
-                    self._state_changed()
+                delivery = None
                 try:
                     if single:
-                        delivery = await receive()
-                    else:
-                        batch = await self._receive_batch()
+                        delivery = receive_nowait()
+                    if delivery is None:
+                        self._idle_workers += 1
+                        if self._waiters:
+                            self._state_changed()
+                        try:
+                            if single:
+                                delivery = await receive()
+                            else:
+                                batch = await self._receive_batch()
+                        finally:
+                            self._idle_workers -= 1
                 except QueueClosedError:
                     return
                 except Exception:
@@ -401,10 +419,9 @@ class TaskExecutor(Generic[T]):
                     await asyncio.sleep(receive_error_delay)
                     receive_error_delay = min(receive_error_delay * 2, _RECEIVE_ERROR_DELAY_MAX)
                     continue
-                finally:
-                    self._idle_workers -= 1
                 receive_error_delay = _RECEIVE_ERROR_DELAY
-                if single:
+
+                if delivery is not None:
                     await self._run_one(delivery)
                 else:
                     await self._run_batch(batch)
@@ -415,7 +432,7 @@ class TaskExecutor(Generic[T]):
     async def _receive_batch(self) -> list[Delivery[T]]:
         # Share a short queue among the workers instead of giving it all to one.
         share = self._queue.size() // self._num_workers
-        return await self._queue.receive_batch(max(1, min(self._runner.max_batch, share)))
+        return await self._queue.receive_batch(max(1, min(self._max_batch, share)))
 
     async def _run_one(self, delivery: Delivery[T]) -> None:
         handler = self._inline_handler

@@ -232,11 +232,29 @@ class InMemoryQueue(Queue[T]):
             return Delivery(await self.get())
         return Delivery(item)  # type: ignore[arg-type]
 
+    def receive_nowait(self) -> Delivery[T] | None:
+        """Take the next item as a `Delivery` if one is queued, else return None.
+
+        Raises:
+            QueueClosedError: The queue is closed and empty.
+            RuntimeError: The queue is bound to another event loop.
+        """
+        try:
+            item = self._get_fast()
+        except janus.AsyncQueueShutDown:
+            raise QueueClosedError("the queue is closed and empty") from None
+        except RuntimeError as exc:
+            raise _other_loop_error(self) from exc
+        if item is _EMPTY:
+            return None
+        return Delivery(item)  # type: ignore[arg-type]
+
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take up to `max_items` queued items, waiting only for the first.
 
         Raises:
             QueueClosedError: The queue is closed and empty.
+            RuntimeError: The queue is bound to another event loop.
         """
         batch = [Delivery(await self.get())]
         get_fast = self._get_fast
@@ -257,7 +275,7 @@ class InMemoryQueue(Queue[T]):
     # not the ones they were written against.
 
     def _put_fast(self, item: T) -> bool:
-        """Append an item if there is room; return False if the queue is full."""
+        """Append an item and return True, or return False to take the awaited put."""
         if not _JANUS_INTERNALS_KNOWN:
             try:
                 self._async.put_nowait(item)
@@ -272,16 +290,19 @@ class InMemoryQueue(Queue[T]):
                 parent._get_loop()  # binds the loop, or raises for another loop
             if 0 < parent._maxsize <= len(parent._queue):
                 return False
+            if parent._async_not_empty_waiting:
+                # janus wakes coroutine getters from put_nowait through a new
+                # task per item. The awaited put wakes them directly, at a
+                # small fraction of the cost, so let the caller take it.
+                return False
             parent._queue.append(item)
             parent._unfinished_tasks += 1
-            if parent._async_not_empty_waiting:
-                parent._notify_async(parent._async_not_empty.notify)
             if parent._sync_not_empty_waiting:
                 parent._sync_not_empty.notify()
         return True
 
     def _get_fast(self) -> T | object:
-        """Pop the next item, or return `_EMPTY` if there is none."""
+        """Pop the next item, or return `_EMPTY` to take the awaited get."""
         if not _JANUS_INTERNALS_KNOWN:
             try:
                 return self._async.get_nowait()
@@ -293,11 +314,11 @@ class InMemoryQueue(Queue[T]):
                 if parent._is_shutdown:
                     raise janus.AsyncQueueShutDown
                 return _EMPTY
+            if parent._async_not_full_waiting:
+                return _EMPTY  # the awaited get wakes coroutine putters directly
             if parent._loop is not asyncio.get_running_loop():
                 parent._get_loop()
             item: T = parent._queue.popleft()
-            if parent._async_not_full_waiting:
-                parent._notify_async(parent._async_not_full.notify)
             if parent._sync_not_full_waiting:
                 parent._sync_not_full.notify()
         return item

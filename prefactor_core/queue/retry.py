@@ -58,14 +58,22 @@ class RetryPolicy:
             )
 
     def base_delay(self, retry: int) -> float:
-        """Return the delay before retry number `retry` (1-based), without jitter."""
+        """Return the delay before retry number `retry` (1-based), without jitter.
+
+        Raises:
+            ValueError: `retry` is below 1.
+        """
         if retry < 1:
             raise ValueError(f"retry must be >= 1, got {retry}")
         exponent = min(retry - 1, _MAX_EXPONENT)
         return min(self.backoff_base * 2.0**exponent, self.backoff_max)
 
     def delay(self, retry: int) -> float:
-        """Return the jittered delay in seconds before retry number `retry` (1-based)."""
+        """Return the jittered delay in seconds before retry number `retry` (1-based).
+
+        Raises:
+            ValueError: `retry` is below 1.
+        """
         ceiling = self.base_delay(retry)
         return ceiling * (1.0 - self.jitter * self._random.random())
 

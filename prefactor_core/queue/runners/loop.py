@@ -36,7 +36,7 @@ class LoopRunner(Runner):
         return await self._run_limited(item, self._time_limit)
 
     async def _run_limited(self, item: Any, time_limit: float) -> Outcome:
-        # A task of its own tells the limit apart from a TimeoutError that the
+        # A task of its own distinguishes the limit from a TimeoutError that the
         # handler raised itself, which asyncio.wait_for cannot do on 3.10.
         task = asyncio.ensure_future(self._handler(item))
         done, _ = await asyncio.wait({task}, timeout=time_limit)

@@ -10,11 +10,13 @@ How data flows:
       reader callback  <------ pipe i -------  send_bytes(pickled outcomes)
       sentinel callback <-- process exit ----  (only if the process dies)
 
-Each child has its own pipe, so the parent always knows which items a child
+Each child has its own pipe, so the parent always records which items a child
 was running. When a child dies (os._exit, SIGKILL, the out-of-memory killer)
-or overruns the time limit and is killed, only its own items fail, with
-`WorkerCrashedError` or `AttemptTimeoutError`, and a new child takes its
-place. The event loop watches the pipes and the process sentinels directly,
+or overruns the time limit and is killed, a new child takes its place, and
+only its own items are affected. A lost batch of one item fails with
+`WorkerCrashedError` or `AttemptTimeoutError`. A lost batch of several items
+runs again one item at a time, so that only an item whose own attempt dies
+fails. The event loop watches the pipes and the process sentinels directly,
 so no helper thread is involved and an idle pool costs no CPU.
 """
 
@@ -46,8 +48,13 @@ _MAX_BATCH = 256
 # Seconds that a child gets to exit after the stop message before it is killed.
 _EXIT_GRACE = 5.0
 
-# An empty message tells a child to exit.
+# An empty message instructs a child to exit.
 _STOP_MESSAGE = b""
+
+# Sent by a child when it starts an attempt, if the runner has a time limit,
+# so that the limit does not count the child's start-up. Pickled replies
+# start with b"\x80", so they never equal this marker.
+_STARTED_MESSAGE = b"\x00"
 
 
 def default_mp_context() -> multiprocessing.context.BaseContext:
@@ -86,6 +93,7 @@ class _Child:
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any) -> None:
         self.process = process
         self.conn: multiprocessing.connection.Connection = conn
+        self.replied = False
 
     @property
     def name(self) -> str:
@@ -128,7 +136,7 @@ class ProcessRunner(Runner):
         self._spawned += 1
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_child_main,
-            args=(child_end, self._handler),
+            args=(child_end, self._handler, self._time_limit is not None),
             name=f"prefactor-core-process-{self._spawned}",
             daemon=True,
         )
@@ -151,8 +159,14 @@ class ProcessRunner(Runner):
             results = await self._exchange(child, payload, len(sendable))
         except (WorkerCrashedError, AttemptTimeoutError) as exc:
             self._replace(child)
-            for index in sendable:
-                outcomes[index] = Outcome(False, exc)
+            if len(sendable) == 1:
+                outcomes[sendable[0]] = Outcome(False, exc)
+            else:
+                # Run each item of the lost batch alone, so that only an item
+                # whose own attempt dies counts a failure.
+                logger.warning("running the %d items of the lost batch one by one", len(sendable))
+                for index in sendable:
+                    outcomes[index] = (await self.run([items[index]]))[0]
         else:
             self._idle.append(child)
             for index, outcome in zip(sendable, results, strict=True):
@@ -165,21 +179,28 @@ class ProcessRunner(Runner):
         conn_fd = child.conn.fileno()
         sentinel = child.process.sentinel
 
+        timer: asyncio.TimerHandle | None = None
+
         def on_readable() -> None:
+            nonlocal timer
             if reply.done():
                 return
             try:
-                reply.set_result(child.conn.recv_bytes())
+                message = child.conn.recv_bytes()
             except (EOFError, OSError) as exc:
                 reply.set_exception(self._crash_error(child, count, exc))
+                return
+            if message == _STARTED_MESSAGE:
+                assert self._time_limit is not None
+                timer = loop.call_later(self._time_limit, self._kill_overrun, child, reply)
+                return
+            child.replied = True
+            reply.set_result(message)
 
         def on_exit() -> None:
             if not reply.done():
                 reply.set_exception(self._crash_error(child, count, None))
 
-        timer = None
-        if self._time_limit is not None:
-            timer = loop.call_later(self._time_limit, self._kill_overrun, child, reply)
         loop.add_reader(conn_fd, on_readable)
         loop.add_reader(sentinel, on_exit)
         try:
@@ -221,9 +242,15 @@ class ProcessRunner(Runner):
             how,
             count,
         )
-        error = WorkerCrashedError(
-            f"worker process {child.name} died ({how}) while running this item"
-        )
+        message = f"worker process {child.name} died ({how}) while running this item"
+        if not child.replied:
+            # A child that dies before its first reply often failed to start:
+            # "spawn" and "forkserver" import the main module again in it.
+            message += (
+                "; it had not finished any work yet, so if it failed at start-up, check that "
+                "the main script guards its entry point with if __name__ == '__main__':"
+            )
+        error = WorkerCrashedError(message)
         error.__cause__ = cause
         return error
 
@@ -328,7 +355,11 @@ def _short_repr(value: object, limit: int = 200) -> str:
 # --- The side that runs in the worker process ---------------------------------------
 
 
-def _child_main(conn: multiprocessing.connection.Connection, handler: Callable[[Any], Any]) -> None:
+def _child_main(
+    conn: multiprocessing.connection.Connection,
+    handler: Callable[[Any], Any],
+    announce_start: bool,
+) -> None:
     # Ctrl-C reaches the whole process group. The parent decides how to stop,
     # and a child that died of SIGINT would lose the items it was running.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -349,6 +380,8 @@ def _child_main(conn: multiprocessing.connection.Connection, handler: Callable[[
             )
             conn.send_bytes(pickle.dumps((False, error, traceback.format_exc())))
             continue
+        if announce_start:
+            conn.send_bytes(_STARTED_MESSAGE)
         results = [_call(handler, item) for item in items]
         conn.send_bytes(_pickle_results(results))
 

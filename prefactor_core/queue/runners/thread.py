@@ -7,6 +7,7 @@ hand-over between the event loop and the pool per batch, not per item.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,14 @@ from . import Outcome, Runner
 
 __all__ = ["ThreadRunner"]
 
+_AWAITABLE_RESULT = (
+    "the handler returned a coroutine or other awaitable instead of running; "
+    "pass the coroutine function itself, or use mode='async'"
+)
+
 # Enough items per hand-over that its cost (tens of microseconds) vanishes
 # next to a no-op handler, and few enough that a batch does not pin a slow
-# thread for long; the executor also shrinks batches when the queue is short.
+# thread for long. The executor also shrinks batches when the queue is short.
 _MAX_BATCH = 64
 
 
@@ -28,7 +34,7 @@ class ThreadRunner(Runner):
 
     A running thread cannot be interrupted. With a time limit, an attempt
     that took longer is reported as `AttemptTimeoutError` once it returns,
-    and its result is discarded; the thread itself runs to the end.
+    and its result is discarded. The thread itself runs to the end.
     """
 
     def __init__(self, handler: Callable[[Any], Any], size: int, time_limit: float | None) -> None:
@@ -67,6 +73,10 @@ def _call_each(
         except Exception as exc:
             outcomes.append(Outcome(False, exc))
             continue
+        if inspect.isawaitable(result):
+            _close_awaitable(result)
+            outcomes.append(Outcome(False, TypeError(_AWAITABLE_RESULT)))
+            continue
         if time_limit is not None and time.monotonic() - started > time_limit:
             outcomes.append(
                 Outcome(
@@ -81,3 +91,10 @@ def _call_each(
             continue
         outcomes.append(Outcome(True, result))
     return outcomes
+
+
+def _close_awaitable(awaitable: object) -> None:
+    # Closing a coroutine that never ran avoids the "never awaited" warning.
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
