@@ -29,18 +29,19 @@ def spin(iterations: int) -> int:
 
 
 def calibrate_spin(seconds: float) -> int:
-    """Return the `spin` iterations that take about `seconds` in this process.
+    """Return the `spin` iterations that take about `seconds` of CPU time here.
 
-    The figure is the median of several timed runs, so one interruption does
-    not skew it.
+    The figure is the median of several runs timed with `time.process_time`,
+    so time spent waiting for a core that other processes use is not
+    counted.
     """
     probe = 100_000
     spin(probe)  # warm-up, not timed
     timings = []
     for _ in range(7):
-        started = time.perf_counter()
+        started = time.process_time()
         spin(probe)
-        timings.append(time.perf_counter() - started)
+        timings.append(time.process_time() - started)
     timings.sort()
     per_iteration = timings[len(timings) // 2] / probe
     return max(1, round(seconds / per_iteration))
