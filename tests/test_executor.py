@@ -265,7 +265,9 @@ async def test_drain_waits_for_in_flight_items() -> None:
     for value in range(4):
         await queue.put(value)
     await asyncio.sleep(0.05)
-    assert executor.statistics().in_flight == 2
+    stats = executor.statistics()
+    assert stats.in_flight >= 2
+    assert stats.in_flight + stats.queued == 4
 
     await asyncio.wait_for(executor.drain(), timeout=10)
 
@@ -412,8 +414,9 @@ async def test_stop_timeout_reports_unfinished() -> None:
     with pytest.raises(ExecutorStopTimeout) as caught:
         await executor.stop(timeout=0.1)
 
-    assert caught.value.unfinished == ["first"]
-    assert caught.value.queued == 1
+    # One worker holds "first"; "second" is in its batch or still queued.
+    assert "first" in caught.value.unfinished
+    assert len(caught.value.unfinished) + caught.value.queued == 2
     assert "call stop() again" in str(caught.value)
     release.set()
     await asyncio.wait_for(executor.stop(), timeout=10)

@@ -53,6 +53,11 @@ class Queue(ABC, Generic[T]):
     #: executor still shares a short queue among its workers.
     preferred_batch: int = 1
 
+    #: Whether consumers in other processes take items from the same queue.
+    #: Then `size()` can fall without this executor's workers noticing, so
+    #: `TaskExecutor.drain()` re-checks it every second.
+    shared: bool = False
+
     @abstractmethod
     async def put(self, item: T) -> None:
         """Add an item and return without waiting for a worker to take it.

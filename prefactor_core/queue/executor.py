@@ -52,6 +52,10 @@ _MODES = ("async", "thread", "process")
 _RECEIVE_ERROR_DELAY = 0.1
 _RECEIVE_ERROR_DELAY_MAX = 5.0
 
+# Seconds between re-checks of size() in drain() on a queue that other
+# processes consume, whose size can fall without any event in this one.
+_SHARED_DRAIN_RECHECK = 1.0
+
 _current_delivery: contextvars.ContextVar[Delivery[Any]] = contextvars.ContextVar(
     "prefactor_core_current_delivery"
 )
@@ -265,14 +269,17 @@ class TaskExecutor(Generic[T]):
         """Wait until the queue is empty and no item is in flight or waiting to retry.
 
         It does not close the queue, so more items may be put afterwards.
-        Items put while it waits are waited for too.
+        Items put while it waits are waited for too. On a queue that other
+        processes consume (`Queue.shared`), the queue's `size()` is
+        re-checked every second, because other consumers can empty it.
 
         Raises:
             RuntimeError: The executor has not been started.
         """
         if not self._workers:
             raise RuntimeError(f"{self!r} is not started; call start() before drain()")
-        await self._wait_until(self._is_drained)
+        recheck = _SHARED_DRAIN_RECHECK if self._queue.shared else None
+        await self._wait_until(self._is_drained, recheck)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Close the queue and wait until every accepted item has ended.
@@ -362,13 +369,18 @@ class TaskExecutor(Generic[T]):
             and not self._retry_tasks
         )
 
-    async def _wait_until(self, condition: Callable[[], bool]) -> None:
+    async def _wait_until(
+        self, condition: Callable[[], bool], recheck: float | None = None
+    ) -> None:
         while not condition():
             assert self._loop is not None
             waiter = self._loop.create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                if recheck is None:
+                    await waiter
+                else:
+                    await asyncio.wait({waiter}, timeout=recheck)
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -463,6 +475,10 @@ class TaskExecutor(Generic[T]):
             self._state_changed()
 
     async def _run_batch(self, batch: list[Delivery[T]]) -> None:
+        if self._inline_handler is not None:
+            await self._run_inline_batch(self._inline_handler, batch)
+            return
+
         in_flight = self._in_flight
         for delivery in batch:
             in_flight[id(delivery)] = delivery
@@ -472,13 +488,7 @@ class TaskExecutor(Generic[T]):
         else:
             await self._wait_for_permit()
         try:
-            if self._inline_handler is not None and len(batch) == 1:
-                try:
-                    outcomes = [Outcome(True, await self._inline_handler(batch[0].item))]
-                except Exception as exc:
-                    outcomes = [Outcome(False, exc)]
-            else:
-                outcomes = await self._runner.run([delivery.item for delivery in batch])
+            outcomes = await self._runner.run([delivery.item for delivery in batch])
         finally:
             self._release_permit()
 
@@ -490,6 +500,36 @@ class TaskExecutor(Generic[T]):
                     self._state_changed()
             else:
                 await self._settle(delivery, outcome)
+
+    async def _run_inline_batch(
+        self, handler: Callable[[T], Any], batch: list[Delivery[T]]
+    ) -> None:
+        # Mode "async" without a time limit: await the handler on each item
+        # in turn, settling each before the next starts, under one permit.
+        in_flight = self._in_flight
+        for delivery in batch:
+            in_flight[id(delivery)] = delivery
+
+        if self._free_permits > 0 and not self._permit_waiters:
+            self._free_permits -= 1
+        else:
+            await self._wait_for_permit()
+        try:
+            for delivery in batch:
+                try:
+                    result = await handler(delivery.item)
+                except Exception as exc:
+                    await self._settle(delivery, Outcome(False, exc))
+                    continue
+                if not self._plain_success:
+                    await self._settle(delivery, Outcome(True, result))
+                    continue
+                self._succeeded += 1
+                del in_flight[id(delivery)]
+                if self._waiters:
+                    self._state_changed()
+        finally:
+            self._release_permit()
 
     async def _wait_for_permit(self) -> None:
         assert self._loop is not None

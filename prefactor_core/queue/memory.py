@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 from typing import Any, Generic, TypeVar
 
 import janus
@@ -140,6 +141,10 @@ class InMemoryQueue(Queue[T]):
         item = await queue.get()
     """
 
+    # Batches cost one lock acquisition for many items; the executor still
+    # shares a short queue among its workers.
+    preferred_batch = 32
+
     def __init__(self, maxsize: int = 0) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
             raise TypeError(f"maxsize must be an int, got {maxsize!r}")
@@ -149,6 +154,8 @@ class InMemoryQueue(Queue[T]):
         self._async = self._janus.async_q
         self._sync_face = SyncQueueFace(self._janus)
         self._closed = False
+        # Thread that runs the event loop the async face is bound to.
+        self._loop_thread: int | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -204,12 +211,7 @@ class InMemoryQueue(Queue[T]):
             QueueClosedError: The queue is closed and empty.
             RuntimeError: The queue is bound to another event loop.
         """
-        try:
-            item = self._get_fast()
-        except janus.AsyncQueueShutDown:
-            raise QueueClosedError("the queue is closed and empty") from None
-        except RuntimeError as exc:
-            raise _other_loop_error(self) from exc
+        item = self._take_ready()
         if item is not _EMPTY:
             return item  # type: ignore[return-value]
 
@@ -222,15 +224,7 @@ class InMemoryQueue(Queue[T]):
 
     async def receive(self) -> Delivery[T]:
         """Take the next item as a `Delivery`; see `get`."""
-        try:
-            item = self._get_fast()
-        except janus.AsyncQueueShutDown:
-            raise QueueClosedError("the queue is closed and empty") from None
-        except RuntimeError as exc:
-            raise _other_loop_error(self) from exc
-        if item is _EMPTY:
-            return Delivery(await self.get())
-        return Delivery(item)  # type: ignore[arg-type]
+        return Delivery(await self.get())
 
     def receive_nowait(self) -> Delivery[T] | None:
         """Take the next item as a `Delivery` if one is queued, else return None.
@@ -239,15 +233,19 @@ class InMemoryQueue(Queue[T]):
             QueueClosedError: The queue is closed and empty.
             RuntimeError: The queue is bound to another event loop.
         """
+        item = self._take_ready()
+        if item is _EMPTY:
+            return None
+        return Delivery(item)  # type: ignore[arg-type]
+
+    def _take_ready(self) -> T | object:
+        """Pop a queued item with the public exceptions, or return `_EMPTY`."""
         try:
-            item = self._get_fast()
+            return self._get_fast()
         except janus.AsyncQueueShutDown:
             raise QueueClosedError("the queue is closed and empty") from None
         except RuntimeError as exc:
             raise _other_loop_error(self) from exc
-        if item is _EMPTY:
-            return None
-        return Delivery(item)  # type: ignore[arg-type]
 
     async def receive_batch(self, max_items: int) -> list[Delivery[T]]:
         """Take up to `max_items` queued items, waiting only for the first.
@@ -257,15 +255,12 @@ class InMemoryQueue(Queue[T]):
             RuntimeError: The queue is bound to another event loop.
         """
         batch = [Delivery(await self.get())]
-        get_fast = self._get_fast
-        while len(batch) < max_items:
+        if max_items > 1:
             try:
-                item = get_fast()
-            except janus.AsyncQueueShutDown:
-                break
-            if item is _EMPTY:
-                break
-            batch.append(Delivery(item))  # type: ignore[arg-type]
+                items = self._get_many_fast(max_items - 1)
+            except RuntimeError as exc:
+                raise _other_loop_error(self) from exc
+            batch.extend([Delivery(item) for item in items])
         return batch
 
     # The fast paths below do what janus's put_nowait and get_nowait do, on
@@ -286,8 +281,8 @@ class InMemoryQueue(Queue[T]):
         with parent._sync_mutex:
             if parent._is_shutdown:
                 raise janus.AsyncQueueShutDown
-            if parent._loop is not asyncio.get_running_loop():
-                parent._get_loop()  # binds the loop, or raises for another loop
+            if self._loop_thread != threading.get_ident() or not parent._loop.is_running():
+                self._check_loop(parent)
             if 0 < parent._maxsize <= len(parent._queue):
                 return False
             if parent._async_not_empty_waiting:
@@ -300,6 +295,18 @@ class InMemoryQueue(Queue[T]):
             if parent._sync_not_empty_waiting:
                 parent._sync_not_empty.notify()
         return True
+
+    def _check_loop(self, parent: Any) -> None:
+        """Bind the async face to the running loop, or raise for another loop.
+
+        Called with janus's mutex held. The fast paths skip it while the
+        bound loop is running in the calling thread: a thread runs one event
+        loop at a time, so that loop must be the running one. This avoids
+        `asyncio.get_running_loop()`, which costs a getpid system call per
+        call on CPython 3.11.
+        """
+        parent._get_loop()
+        self._loop_thread = threading.get_ident()
 
     def _get_fast(self) -> T | object:
         """Pop the next item, or return `_EMPTY` to take the awaited get."""
@@ -316,12 +323,36 @@ class InMemoryQueue(Queue[T]):
                 return _EMPTY
             if parent._async_not_full_waiting:
                 return _EMPTY  # the awaited get wakes coroutine putters directly
-            if parent._loop is not asyncio.get_running_loop():
-                parent._get_loop()
+            if self._loop_thread != threading.get_ident() or not parent._loop.is_running():
+                self._check_loop(parent)
             item: T = parent._queue.popleft()
             if parent._sync_not_full_waiting:
                 parent._sync_not_full.notify()
         return item
+
+    def _get_many_fast(self, max_items: int) -> list[T]:
+        """Pop up to `max_items` items under one acquisition of janus's mutex."""
+        if not _JANUS_INTERNALS_KNOWN:
+            items: list[T] = []
+            while len(items) < max_items:
+                item = self._get_fast()
+                if item is _EMPTY:
+                    break
+                items.append(item)  # type: ignore[arg-type]
+            return items
+        parent: Any = self._janus
+        with parent._sync_mutex:
+            if not parent._queue or parent._async_not_full_waiting:
+                return []
+            if self._loop_thread != threading.get_ident() or not parent._loop.is_running():
+                self._check_loop(parent)
+            queue = parent._queue
+            count = min(max_items, len(queue))
+            popleft = queue.popleft
+            items = [popleft() for _ in range(count)]
+            if parent._sync_not_full_waiting:
+                parent._sync_not_full.notify(count)
+        return items
 
     async def close(self, num_waiters: int = 1) -> None:
         """Reject further puts and wake every blocked getter and putter.

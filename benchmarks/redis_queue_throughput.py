@@ -1,0 +1,228 @@
+"""Workload: end-to-end items per second of RedisQueue against arq and rq.
+
+Each system gets the same Redis server, a no-op handler and 2 worker
+processes. The items are put first with each library's own enqueue call.
+Then the clock runs from the moment the first worker is ready to take items
+until the last worker process has exited after the queue ran empty (burst
+mode). The XADD rate that ``redis-benchmark`` measures on the same server is
+the ceiling. `run` returns the figures and their ratios; running the module
+prints them.
+
+    python benchmarks/redis_queue_throughput.py [--url redis://127.0.0.1:6379/0]
+
+Needs the ``redis`` extra plus arq and rq (``pip install arq rq``), and the
+``redis-benchmark`` program. The benchmark writes only keys that start with
+``prefactor-bench-`` (and arq's and rq's own keys for those queue names) and
+deletes them afterwards. Do not point it at a production server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+WORKER_SCRIPT = Path(__file__).with_name("redis_bench_worker.py")
+NUM_PROCESSES = 2
+# Items per system, sized so that each run takes a few seconds on a 2-core
+# machine. The forking rq worker starts one process per job, so it gets fewer.
+DEFAULT_ITEMS = {"prefactor": 20_000, "arq": 5_000, "rq-simple": 3_000, "rq": 500}
+ENQUEUE_CHUNK = 500  # items per enqueue round trip or gather
+RUN_TIMEOUT = 300.0  # seconds one system may take before the run is abandoned
+XADD_REQUESTS = 100_000  # requests that redis-benchmark sends for the ceiling
+
+
+def _key_prefix() -> str:
+    return f"prefactor-bench-{uuid.uuid4().hex[:8]}"
+
+
+async def _enqueue_prefactor(url: str, name: str, count: int) -> None:
+    from prefactor_core.queue import RedisQueue
+
+    async with RedisQueue[int].from_url(url, stream=name) as queue:
+        for start in range(0, count, ENQUEUE_CHUNK):
+            await queue.put_many(range(start, min(count, start + ENQUEUE_CHUNK)))
+
+
+async def _enqueue_arq(url: str, name: str, count: int) -> None:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    pool = await create_pool(RedisSettings.from_dsn(url), default_queue_name=name)
+    try:
+        for start in range(0, count, ENQUEUE_CHUNK):
+            batch = range(start, min(count, start + ENQUEUE_CHUNK))
+            await asyncio.gather(*(pool.enqueue_job("noop_async", n) for n in batch))
+    finally:
+        await pool.aclose()
+
+
+def _enqueue_rq(url: str, name: str, count: int) -> None:
+    from rq import Queue
+
+    connection = redis.Redis.from_url(url)
+    queue = Queue(name, connection=connection)
+    for start in range(0, count, ENQUEUE_CHUNK):
+        batch = range(start, min(count, start + ENQUEUE_CHUNK))
+        queue.enqueue_many(
+            [Queue.prepare_data("redis_bench_worker.noop", args=(n,)) for n in batch]
+        )
+    connection.close()
+
+
+def _enqueue(system: str, url: str, name: str, count: int) -> None:
+    if system == "prefactor":
+        asyncio.run(_enqueue_prefactor(url, name, count))
+    elif system == "arq":
+        asyncio.run(_enqueue_arq(url, name, count))
+    else:
+        _enqueue_rq(url, name, count)
+
+
+def _delete_keys(url: str, name: str) -> None:
+    connection = redis.Redis.from_url(url)
+    keys = list(connection.scan_iter(match=f"*{name}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        connection.delete(*keys[start : start + 1000])
+    connection.close()
+
+
+def measure_system(system: str, url: str, count: int) -> dict[str, float]:
+    """Put `count` items for `system`, run 2 burst workers and time them.
+
+    Returns:
+        ``items_per_s`` end to end, ``enqueue_per_s`` for the put phase.
+
+    Raises:
+        RuntimeError: A worker failed or the run exceeded RUN_TIMEOUT.
+    """
+    name = _key_prefix()
+    try:
+        started = time.perf_counter()
+        _enqueue(system, url, name, count)
+        enqueue_seconds = time.perf_counter() - started
+
+        with tempfile.TemporaryDirectory() as workdir:
+            ready_files = [Path(workdir) / f"ready-{n}" for n in range(NUM_PROCESSES)]
+            env_path = str(WORKER_SCRIPT.parent)
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, str(WORKER_SCRIPT), system, url, name, str(ready)],
+                    cwd=env_path,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                for ready in ready_files
+            ]
+            deadline = time.time() + RUN_TIMEOUT
+            while any(process.poll() is None for process in processes):
+                if time.time() > deadline:
+                    for process in processes:
+                        process.kill()
+                    raise RuntimeError(f"{system} did not finish within {RUN_TIMEOUT} s")
+                time.sleep(0.005)
+            finished = time.time()
+            for process in processes:
+                if process.returncode != 0:
+                    assert process.stderr is not None
+                    error = process.stderr.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"{system} worker exited with {process.returncode}: {error}")
+            first_ready = min(float(ready.read_text()) for ready in ready_files)
+    finally:
+        _delete_keys(url, name)
+
+    return {
+        "items_per_s": count / (finished - first_ready),
+        "enqueue_per_s": count / enqueue_seconds,
+    }
+
+
+def measure_xadd_ceiling(url: str) -> float:
+    """Return the XADD requests per second that redis-benchmark reaches.
+
+    It runs with its defaults (50 connections, no pipelining) on one key
+    that is deleted afterwards.
+
+    Raises:
+        RuntimeError: redis-benchmark is missing or printed no rate.
+    """
+    program = shutil.which("redis-benchmark")
+    if program is None:
+        raise RuntimeError("redis-benchmark not found: install the redis-tools package")
+    connection = redis.Redis.from_url(url)
+    options = connection.connection_pool.connection_kwargs
+    key = f"{_key_prefix()}-xadd"
+    try:
+        completed = subprocess.run(
+            [
+                program,
+                "-h",
+                str(options.get("host", "127.0.0.1")),
+                "-p",
+                str(options.get("port", 6379)),
+                "-n",
+                str(XADD_REQUESTS),
+                "-q",
+                "XADD",
+                key,
+                "*",
+                "d",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=True,
+        )
+    finally:
+        connection.delete(key)
+        connection.close()
+    match = re.search(r"([\d.]+) requests per second", completed.stdout)
+    if match is None:
+        raise RuntimeError(f"redis-benchmark printed no rate: {completed.stdout!r}")
+    return float(match.group(1))
+
+
+def run(
+    url: str = "redis://127.0.0.1:6379/0", items: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Measure every system and return the figures with named ratios.
+
+    Returns:
+        ``prefactor_vs_arq``, ``prefactor_vs_rq``, ``prefactor_vs_rq_simple``
+        and ``prefactor_vs_xadd_ceiling`` (end-to-end items/s divided by the
+        other figure), plus the raw figures under ``figures``.
+    """
+    counts = {**DEFAULT_ITEMS, **(items or {})}
+    figures = {system: measure_system(system, url, count) for system, count in counts.items()}
+    ceiling = measure_xadd_ceiling(url)
+    ours = figures["prefactor"]["items_per_s"]
+    return {
+        "prefactor_vs_arq": ours / figures["arq"]["items_per_s"],
+        "prefactor_vs_rq": ours / figures["rq"]["items_per_s"],
+        "prefactor_vs_rq_simple": ours / figures["rq-simple"]["items_per_s"],
+        "prefactor_vs_xadd_ceiling": ours / ceiling,
+        "figures": {**figures, "xadd_ceiling_per_s": ceiling, "items": counts},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="redis://127.0.0.1:6379/0", help="Redis server URL")
+    arguments = parser.parse_args()
+    print(json.dumps(run(arguments.url), indent=2))
+
+
+if __name__ == "__main__":
+    main()
