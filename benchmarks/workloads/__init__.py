@@ -1,0 +1,1 @@
+"""One module per workload; each defines a `WORKLOAD` listed in `benchmarks.registry`."""
