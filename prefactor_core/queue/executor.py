@@ -195,7 +195,8 @@ class TaskExecutor(Generic[T]):
         self._plain_success = on_success is None and not self._queue_acks
         self._idle_workers = 0
         self._live_workers = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        # drain() and stop() wait here for a condition on the counters below.
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._stopping = False
         self._stopped = False
 
@@ -375,23 +376,29 @@ class TaskExecutor(Generic[T]):
         while not condition():
             assert self._loop is not None
             waiter = self._loop.create_future()
-            self._waiters.append(waiter)
+            entry = (condition, waiter)
+            self._waiters.append(entry)
             try:
                 if recheck is None:
                     await waiter
                 else:
                     await asyncio.wait({waiter}, timeout=recheck)
             finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
 
     def _state_changed(self) -> None:
-        # Wake every waiter, and each re-checks its own condition. Callers skip
-        # this when the waiter list is empty, so the per-item cost is one check.
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
+        # Wake the waiters whose condition now holds. Callers skip this when
+        # the list is empty, so the per-item cost is one check.
+        still_waiting = []
+        for condition, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if condition():
                 waiter.set_result(None)
+            else:
+                still_waiting.append((condition, waiter))
+        self._waiters = still_waiting
 
     # --- Workers ---------------------------------------------------------------------
 
