@@ -17,9 +17,9 @@ WORKLOAD = Workload(
         '`TaskExecutor(mode="async")` with 4 workers per process; a second program '
         "calls `receive_batch(100)` in 4 coroutines per process and acknowledges each "
         "batch concurrently, without the executor. pgqueuer runs with `batch_size=100`, "
-        "procrastinate with `concurrency=50`. procrastinate handled about 100 items/s "
-        "here, so it gets fewer items, to keep 5 repeats within about 3 minutes on 2 "
-        "cores. The target is at least the rate of the faster peer, so both ratios must "
+        "procrastinate with `concurrency=50`. procrastinate handled 70 to 350 items/s "
+        "on a 2-core machine, so it gets fewer items, to keep 5 repeats within about 3 "
+        "minutes there. The target is at least the rate of the faster peer, so both ratios must "
         "be >= 1. pgqueuer and procrastinate run in the virtual environment "
         "`benchmarks/.venvs/peers/`, which `--quick` and `--no-reference` skip."
     ),
@@ -85,10 +85,10 @@ WORKLOAD = Workload(
     ),
     sizes={
         "items": {
-            "prefactor": 5_000,
-            "prefactor_loop": 5_000,
-            "pgqueuer": 5_000,
-            "procrastinate": 1_000,
+            "prefactor": 20_000,
+            "prefactor_loop": 20_000,
+            "pgqueuer": 10_000,
+            "procrastinate": 1_500,
         },
     },
     quick_sizes={
