@@ -131,7 +131,7 @@ def _display_path(path: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected workloads and write docs/benchmarks.md and results.json.
 
-    Blocks for the whole run: about 10 minutes in full on a 2-core machine,
+    Blocks for the whole run: about 11 minutes in full on a 2-core machine,
     seconds with `--quick`. Missed targets do not change the exit status.
 
     Returns:
