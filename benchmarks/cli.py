@@ -11,8 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import harness
-from .harness import MIN_REPEATS, PROJECT, REFERENCE, BenchmarkError, Environment, Workload
+from .harness import (
+    MIN_REPEATS,
+    PEERS,
+    PROJECT,
+    REFERENCE,
+    BenchmarkError,
+    Environment,
+    Workload,
+)
 from .machine import describe_machine, load_average
+from .peers import PEER_PACKAGES, ensure_peers_python, peer_versions
 from .reference import REFERENCE_VERSION, ensure_reference_python
 from .registry import load_workloads
 from .report import render_markdown, to_json, write_outputs
@@ -61,8 +70,9 @@ def _parse_args(argv: Sequence[str], workloads: Sequence[Workload]) -> argparse.
     parser.add_argument(
         "--no-reference",
         action="store_true",
-        help=f"skip prefactor-core {REFERENCE_VERSION}, which is installed into its own "
-        "virtual environment from PyPI on first use",
+        help=f"skip prefactor-core {REFERENCE_VERSION} and the queue libraries "
+        f"({', '.join(PEER_PACKAGES)}), which are installed into their own virtual "
+        "environments from PyPI on first use",
     )
     parser.add_argument(
         "--markdown",
@@ -80,7 +90,7 @@ def _parse_args(argv: Sequence[str], workloads: Sequence[Workload]) -> argparse.
         "--venvs-dir",
         type=Path,
         default=DEFAULT_VENVS,
-        help="folder for the virtual environment of the reference (default: benchmarks/.venvs)",
+        help="folder for the virtual environments of the peers (default: benchmarks/.venvs)",
     )
     args = parser.parse_args(argv)
 
@@ -121,7 +131,7 @@ def _display_path(path: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected workloads and write docs/benchmarks.md and results.json.
 
-    Blocks for the whole run: about 10 minutes in full on a 2-core machine,
+    Blocks for the whole run: about 11 minutes in full on a 2-core machine,
     seconds with `--quick`. Missed targets do not change the exit status.
 
     Returns:
@@ -148,6 +158,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             python = ensure_reference_python(args.venvs_dir)
             environments[REFERENCE] = Environment(str(python))
             reference_note = f"installed by this command into {_display_path(python.parent.parent)}"
+
+        # The queue libraries are skipped in quick runs too, because the smoke
+        # test runs --quick and must not install packages.
+        peers_note = "not run (--no-reference)"
+        if args.no_reference or args.quick:
+            reason = "--no-reference" if args.no_reference else "--quick"
+            skipped_environments[PEERS] = reason
+            peers_note = f"not run ({reason})"
+        elif any(
+            program.environment == PEERS
+            for workload in workloads
+            if workload.name in args.selected
+            for program in workload.programs
+        ):
+            python = ensure_peers_python(args.venvs_dir, ROOT)
+            environments[PEERS] = Environment(str(python))
+            peers_note = (
+                f"{peer_versions(python)}, installed by this command into "
+                f"{_display_path(python.parent.parent)}"
+            )
+        else:
+            skipped_environments[PEERS] = "not selected"
+            peers_note = "not run (no selected workload uses them)"
 
         results = []
         for workload in workloads:
@@ -178,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "peers": {
             f"prefactor-core {REFERENCE_VERSION}": reference_note,
             "janus, aiologic": "from the `bench` extra: `pip install -e '.[bench]'`",
+            ", ".join(PEER_PACKAGES): peers_note,
         },
     }
     analysis = ANALYSIS.read_text() if ANALYSIS.exists() and not args.quick else None

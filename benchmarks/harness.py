@@ -21,6 +21,7 @@ from typing import Any, Literal
 __all__ = [
     "CHILD_TIMEOUT",
     "MIN_REPEATS",
+    "PEERS",
     "PROJECT",
     "REFERENCE",
     "BenchmarkError",
@@ -46,6 +47,7 @@ CHILD_TIMEOUT = 600.0
 # Environment names used by `Program.environment`.
 PROJECT = "project"
 REFERENCE = "reference"
+PEERS = "peers"
 
 _RUNNER = Path(__file__).resolve().parent / "programs" / "run.py"
 
@@ -78,7 +80,8 @@ class Program:
         module: Module name inside `benchmarks/programs/`, such as "async_path".
         function: Function of that module; it returns a dict of figures.
         environment: "project" for this source tree, "reference" for the
-            virtual environment with prefactor-core 0.5.3.
+            virtual environment with prefactor-core 0.5.3, "peers" for the
+            one with the queue libraries (arq, rq, procrastinate, pgqueuer).
         params: Keyword arguments added to the workload's sizes for this
             program only.
     """
@@ -178,6 +181,9 @@ class Workload:
         prepare: Optional function that takes the sizes and returns them
             completed, run once in the parent before the repeats (for
             example to calibrate a CPU-bound handler).
+        check_services: Optional function that returns why the workload
+            cannot run (such as a server that rejects connections), or None
+            when it can; every program is skipped with that reason.
     """
 
     name: str
@@ -189,6 +195,7 @@ class Workload:
     sizes: Mapping[str, Any]
     quick_sizes: Mapping[str, Any]
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    check_services: Callable[[], str | None] | None = None
 
 
 @dataclasses.dataclass
@@ -303,6 +310,10 @@ def run_workload(
         for program in workload.programs
         if program.environment in skipped_environments
     }
+    unavailable = workload.check_services() if workload.check_services else None
+    if unavailable:
+        logger.warning("%s: skipped, %s", workload.name, unavailable)
+        skipped = {program.name: unavailable for program in workload.programs}
     programs = [program for program in workload.programs if program.name not in skipped]
     samples: dict[str, list[dict[str, float]]] = {program.name: [] for program in programs}
 

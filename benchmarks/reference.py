@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .harness import BenchmarkError
 
-__all__ = ["REFERENCE_VERSION", "ensure_reference_python"]
+__all__ = ["REFERENCE_VERSION", "ensure_reference_python", "find_base_python", "run_install_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ def ensure_reference_python(venvs_dir: Path) -> Path:
     if python.exists() and _installed_version(python) == REFERENCE_VERSION:
         return python
 
-    base_python = _find_base_python()
+    base_python = find_base_python()
     logger.info("creating %s with %s", venv_dir, base_python)
     if venv_dir.exists():
         shutil.rmtree(venv_dir)
-    _run([base_python, "-m", "venv", str(venv_dir)])
-    _run(
+    run_install_step([base_python, "-m", "venv", str(venv_dir)])
+    run_install_step(
         [
             str(python),
             "-m",
@@ -85,7 +85,8 @@ def _installed_version(python: Path) -> str | None:
     return completed.stdout.strip()
 
 
-def _find_base_python() -> str:
+def find_base_python() -> str:
+    """Return a Python >= 3.11 for a benchmark environment, this one if it qualifies."""
     if sys.version_info >= _MIN_PYTHON:
         return sys.executable
     for minor in range(20, _MIN_PYTHON[1] - 1, -1):
@@ -93,13 +94,14 @@ def _find_base_python() -> str:
         if found:
             return found
     raise BenchmarkError(
-        "prefactor-core 0.5.3 needs Python >= 3.11, but this is "
+        "the benchmark environments need Python >= 3.11, but this is "
         f"{sys.version.split()[0]} and no python3.11 or newer is on PATH; "
         "install one or pass --no-reference"
     )
 
 
-def _run(command: list[str]) -> None:
+def run_install_step(command: list[str]) -> None:
+    """Run one step of creating an environment; raise BenchmarkError if it fails."""
     # Drop PYTHONPATH so that pip cannot see this source tree's package.
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     try:

@@ -20,6 +20,8 @@ WORKLOAD_MODULES = (
     "benchmarks.workloads.process_cpu",
     "benchmarks.workloads.memory",
     "benchmarks.workloads.stop_cost",
+    "benchmarks.workloads.redis_queue",
+    "benchmarks.workloads.postgres_queue",
 )
 
 

@@ -1,19 +1,11 @@
-"""Measure end-to-end throughput of PostgresQueue, procrastinate and pgqueuer.
+"""Programs: end-to-end items per second of PostgresQueue, procrastinate and pgqueuer.
 
 The workload is the same for every library. Each runs on a fresh database on
-the local server with 2 worker processes and a no-op async handler. A
-producer in the parent enqueues NUM_ITEMS items in chunks of CHUNK with each
-library's bulk enqueue call. The clock starts when both workers are ready and the
-producer begins, and stops when no unfinished job is left in the database.
-
-procrastinate and pgqueuer are benchmark-only dependencies. Install them in
-the benchmark's own environment, not in the project's:
-
-    python3 -m venv benchmarks/.venvs/postgres
-    benchmarks/.venvs/postgres/bin/pip install -e . asyncpg procrastinate pgqueuer
-    benchmarks/.venvs/postgres/bin/python benchmarks/postgres_queues.py
-
-`run()` returns the figures as a dict of named numbers for a harness.
+the local server with 2 worker processes (this file, run as a script) and a
+no-op async handler. A producer in the parent enqueues the items in chunks of
+CHUNK with each library's bulk enqueue call. The clock starts when both
+workers are ready and the producer begins, and stops when no unfinished job
+is left in the database. `measure` is the program that the harness runs.
 """
 
 from __future__ import annotations
@@ -31,7 +23,6 @@ import asyncpg
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 DATABASE = "prefactor_bench_queues"
 DSN = f"{SERVER}/{DATABASE}"
-NUM_ITEMS = 10_000
 CHUNK = 500
 NUM_WORKERS = 2
 # "prefactor" runs TaskExecutor; "prefactor_loop" calls receive_batch and
@@ -217,7 +208,7 @@ async def _wait_until_finished(library: str, produced: asyncio.Task[None]) -> fl
             if produced.done() and await connection.fetchval(_UNFINISHED[library]) == 0:
                 return time.perf_counter()
             await asyncio.sleep(POLL_SECONDS)
-        raise TimeoutError(f"{library} did not finish {NUM_ITEMS} items in {TIMEOUT_SECONDS} s")
+        raise TimeoutError(f"{library} did not finish in {TIMEOUT_SECONDS} s")
     finally:
         await connection.close()
 
@@ -239,8 +230,7 @@ async def _drop_database() -> None:
         await connection.close()
 
 
-async def measure(library: str, count: int = NUM_ITEMS) -> float:
-    """Return end-to-end items per second of one library on a fresh database."""
+async def _measure_library(library: str, count: int) -> float:
     await _recreate_database()
     await _install(library)
     workers = [
@@ -278,28 +268,33 @@ async def measure(library: str, count: int = NUM_ITEMS) -> float:
     return count / (finished - started)
 
 
-async def run_async(count: int = NUM_ITEMS) -> dict[str, float]:
-    """Measure each entry of LIBRARIES in turn and return items/s and ratios."""
-    figures: dict[str, float] = {}
+async def measure(library: str, items: dict[str, int], **_sizes: Any) -> dict[str, float]:
+    """Run ``items[library]`` items through `library` on a fresh database and time them.
+
+    Blocks until the items are done, at most TIMEOUT_SECONDS, and drops the
+    database afterwards.
+
+    Args:
+        library: One of LIBRARIES.
+        items: Items per library; only this library's entry is used.
+        _sizes: The workload's other sizes, unused.
+
+    Returns:
+        ``items_per_s`` and ``us_per_item`` end to end.
+
+    Raises:
+        TimeoutError: The items were not done within TIMEOUT_SECONDS.
+        RuntimeError: A worker failed to start or handled fewer items.
+    """
+    count = items[library]
     try:
-        for library in LIBRARIES:
-            figures[f"{library}_items_per_s"] = await measure(library, count)
+        rate = await _measure_library(library, count)
     finally:
         await _drop_database()
-    best_other = max(figures["pgqueuer_items_per_s"], figures["procrastinate_items_per_s"])
-    figures["prefactor_vs_faster_other"] = figures["prefactor_items_per_s"] / best_other
-    figures["prefactor_loop_vs_faster_other"] = figures["prefactor_loop_items_per_s"] / best_other
-    return figures
-
-
-def run(count: int = NUM_ITEMS) -> dict[str, float]:
-    """Blocking form of `run_async` for a benchmark harness."""
-    return asyncio.run(run_async(count))
+    return {"items_per_s": rate, "us_per_item": 1e6 / rate}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        _worker_main(sys.argv[2])
-    else:
-        for name, value in run(int(sys.argv[1]) if len(sys.argv) > 1 else NUM_ITEMS).items():
-            print(f"{name:32s} {value:10.2f}")
+    if len(sys.argv) != 3 or sys.argv[1] != "worker":
+        raise SystemExit(f"usage: {sys.argv[0]} worker LIBRARY, with LIBRARY one of {LIBRARIES}")
+    _worker_main(sys.argv[2])

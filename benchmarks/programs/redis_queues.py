@@ -1,26 +1,19 @@
-"""Workload: end-to-end items per second of RedisQueue against arq and rq.
+"""Programs: end-to-end items per second of RedisQueue, arq and rq on one Redis.
 
 Each system gets the same Redis server, a no-op handler and 2 worker
-processes. The items are put first with each library's own enqueue call.
-Then the clock runs from the moment the first worker is ready to take items
-until the last worker process has exited after the queue ran empty (burst
-mode). The XADD rate that ``redis-benchmark`` measures on the same server is
-the ceiling. `run` returns the figures and their ratios; running the module
-prints them.
+processes (`redis_worker.py`). The items are put first with each library's
+own enqueue call. Then the clock runs from the moment the first worker is
+ready to take items until the last worker process has exited after the queue
+ran empty (burst mode). `xadd_ceiling` returns the XADD rate that
+``redis-benchmark`` measures on the same server, the ceiling.
 
-    python benchmarks/redis_queue_throughput.py [--url redis://127.0.0.1:6379/0]
-
-Needs the ``redis`` extra plus arq and rq (``pip install arq rq``), and the
-``redis-benchmark`` program. The benchmark writes only keys that start with
-``prefactor-bench-`` (and arq's and rq's own keys for those queue names) and
-deletes them afterwards. Do not point it at a production server.
+The programs write only keys that start with ``prefactor-bench-`` (and arq's
+and rq's own keys for those queue names) and delete them afterwards.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import re
 import shutil
 import subprocess
@@ -33,14 +26,14 @@ from typing import Any
 
 import redis
 
-WORKER_SCRIPT = Path(__file__).with_name("redis_bench_worker.py")
+__all__ = ["measure", "xadd_ceiling"]
+
+# Only the server on this machine: the programs write and delete keys there.
+URL = "redis://127.0.0.1:6379/0"
+WORKER_SCRIPT = Path(__file__).with_name("redis_worker.py")
 NUM_PROCESSES = 2
-# Items per system, sized so that each run takes a few seconds on a 2-core
-# machine. The forking rq worker starts one process per job, so it gets fewer.
-DEFAULT_ITEMS = {"prefactor": 20_000, "arq": 5_000, "rq-simple": 3_000, "rq": 500}
 ENQUEUE_CHUNK = 500  # items per enqueue round trip or gather
 RUN_TIMEOUT = 300.0  # seconds one system may take before the run is abandoned
-XADD_REQUESTS = 100_000  # requests that redis-benchmark sends for the ceiling
 
 
 def _key_prefix() -> str:
@@ -75,9 +68,7 @@ def _enqueue_rq(url: str, name: str, count: int) -> None:
     queue = Queue(name, connection=connection)
     for start in range(0, count, ENQUEUE_CHUNK):
         batch = range(start, min(count, start + ENQUEUE_CHUNK))
-        queue.enqueue_many(
-            [Queue.prepare_data("redis_bench_worker.noop", args=(n,)) for n in batch]
-        )
+        queue.enqueue_many([Queue.prepare_data("redis_worker.noop", args=(n,)) for n in batch])
     connection.close()
 
 
@@ -98,15 +89,7 @@ def _delete_keys(url: str, name: str) -> None:
     connection.close()
 
 
-def measure_system(system: str, url: str, count: int) -> dict[str, float]:
-    """Put `count` items for `system`, run 2 burst workers and time them.
-
-    Returns:
-        ``items_per_s`` end to end, ``enqueue_per_s`` for the put phase.
-
-    Raises:
-        RuntimeError: A worker failed or the run exceeded RUN_TIMEOUT.
-    """
+def _measure_system(system: str, url: str, count: int) -> dict[str, float]:
     name = _key_prefix()
     try:
         started = time.perf_counter()
@@ -142,14 +125,38 @@ def measure_system(system: str, url: str, count: int) -> dict[str, float]:
     finally:
         _delete_keys(url, name)
 
+    seconds = finished - first_ready
     return {
-        "items_per_s": count / (finished - first_ready),
+        "items_per_s": count / seconds,
+        "us_per_item": seconds / count * 1e6,
         "enqueue_per_s": count / enqueue_seconds,
     }
 
 
-def measure_xadd_ceiling(url: str) -> float:
-    """Return the XADD requests per second that redis-benchmark reaches.
+def measure(system: str, items: dict[str, int], **_sizes: Any) -> dict[str, float]:
+    """Put ``items[system]`` items for `system`, run 2 burst workers and time them.
+
+    Args:
+        system: "prefactor", "arq", "rq-simple" (rq's `SimpleWorker`) or "rq"
+            (rq's forking `Worker`).
+        items: Items per system; only this system's entry is used.
+        _sizes: The workload's other sizes, unused.
+
+    Returns:
+        ``items_per_s`` and ``us_per_item`` end to end, ``enqueue_per_s``
+        for the put phase.
+
+    Raises:
+        RuntimeError: A worker failed or the run exceeded RUN_TIMEOUT.
+    """
+    return _measure_system(system, URL, items[system])
+
+
+def xadd_ceiling(xadd_requests: int, **_sizes: Any) -> dict[str, float]:
+    """Run redis-benchmark with `xadd_requests` XADD requests and return its rate.
+
+    The figures are ``items_per_s`` (XADD requests per second) and
+    ``us_per_item``, named like those of `measure` so that they share a table.
 
     It runs with its defaults (50 connections, no pipelining) on one key
     that is deleted afterwards.
@@ -160,7 +167,7 @@ def measure_xadd_ceiling(url: str) -> float:
     program = shutil.which("redis-benchmark")
     if program is None:
         raise RuntimeError("redis-benchmark not found: install the redis-tools package")
-    connection = redis.Redis.from_url(url)
+    connection = redis.Redis.from_url(URL)
     options = connection.connection_pool.connection_kwargs
     key = f"{_key_prefix()}-xadd"
     try:
@@ -172,7 +179,7 @@ def measure_xadd_ceiling(url: str) -> float:
                 "-p",
                 str(options.get("port", 6379)),
                 "-n",
-                str(XADD_REQUESTS),
+                str(xadd_requests),
                 "-q",
                 "XADD",
                 key,
@@ -191,38 +198,5 @@ def measure_xadd_ceiling(url: str) -> float:
     match = re.search(r"([\d.]+) requests per second", completed.stdout)
     if match is None:
         raise RuntimeError(f"redis-benchmark printed no rate: {completed.stdout!r}")
-    return float(match.group(1))
-
-
-def run(
-    url: str = "redis://127.0.0.1:6379/0", items: dict[str, int] | None = None
-) -> dict[str, Any]:
-    """Measure every system and return the figures with named ratios.
-
-    Returns:
-        ``prefactor_vs_arq``, ``prefactor_vs_rq``, ``prefactor_vs_rq_simple``
-        and ``prefactor_vs_xadd_ceiling`` (end-to-end items/s divided by the
-        other figure), plus the raw figures under ``figures``.
-    """
-    counts = {**DEFAULT_ITEMS, **(items or {})}
-    figures = {system: measure_system(system, url, count) for system, count in counts.items()}
-    ceiling = measure_xadd_ceiling(url)
-    ours = figures["prefactor"]["items_per_s"]
-    return {
-        "prefactor_vs_arq": ours / figures["arq"]["items_per_s"],
-        "prefactor_vs_rq": ours / figures["rq"]["items_per_s"],
-        "prefactor_vs_rq_simple": ours / figures["rq-simple"]["items_per_s"],
-        "prefactor_vs_xadd_ceiling": ours / ceiling,
-        "figures": {**figures, "xadd_ceiling_per_s": ceiling, "items": counts},
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="redis://127.0.0.1:6379/0", help="Redis server URL")
-    arguments = parser.parse_args()
-    print(json.dumps(run(arguments.url), indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    rate = float(match.group(1))
+    return {"items_per_s": rate, "us_per_item": 1e6 / rate}

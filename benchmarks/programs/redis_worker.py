@@ -1,6 +1,6 @@
 """One worker process of the Redis throughput benchmark, for one library.
 
-Usage: ``python redis_bench_worker.py SYSTEM REDIS_URL QUEUE_NAME READY_FILE``
+Usage: ``python redis_worker.py SYSTEM REDIS_URL QUEUE_NAME READY_FILE``
 with SYSTEM one of ``prefactor``, ``arq``, ``rq``, ``rq-simple``. The worker
 runs a no-op handler until the queue is empty, then exits. Just before it
 starts taking items it writes ``time.time()`` to READY_FILE, so the
