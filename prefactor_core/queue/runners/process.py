@@ -29,11 +29,10 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.context
 import pickle
-import signal
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..._worker_process import STARTED_MESSAGE, STOP_MESSAGE, child_main
 from ..errors import AttemptTimeoutError, ItemNotPicklableError, RemoteTraceback, WorkerCrashedError
 from . import Outcome, Runner
 
@@ -47,14 +46,6 @@ _MAX_BATCH = 256
 
 # Seconds that a child gets to exit after the stop message before it is killed.
 _EXIT_GRACE = 5.0
-
-# An empty message instructs a child to exit.
-_STOP_MESSAGE = b""
-
-# Sent by a child when it starts an attempt, if the runner has a time limit,
-# so that the limit does not count the child's start-up. Pickled replies
-# start with b"\x80", so they never equal this marker.
-_STARTED_MESSAGE = b"\x00"
 
 
 def default_mp_context() -> multiprocessing.context.BaseContext:
@@ -135,7 +126,7 @@ class ProcessRunner(Runner):
         parent_end, child_end = self._context.Pipe(duplex=True)
         self._spawned += 1
         process = self._context.Process(  # type: ignore[attr-defined]
-            target=_child_main,
+            target=child_main,
             args=(child_end, self._handler, self._time_limit is not None),
             name=f"prefactor-core-process-{self._spawned}",
             daemon=True,
@@ -190,7 +181,7 @@ class ProcessRunner(Runner):
             except (EOFError, OSError) as exc:
                 reply.set_exception(self._crash_error(child, count, exc))
                 return
-            if message == _STARTED_MESSAGE:
+            if message == STARTED_MESSAGE:
                 assert self._time_limit is not None
                 timer = loop.call_later(self._time_limit, self._kill_overrun, child, reply)
                 return
@@ -267,7 +258,7 @@ class ProcessRunner(Runner):
         children, self._idle = self._idle, []
         for child in children:
             with contextlib.suppress(OSError):
-                child.conn.send_bytes(_STOP_MESSAGE)
+                child.conn.send_bytes(STOP_MESSAGE)
         loop = asyncio.get_running_loop()
         for child in children:
             await _wait_for_exit(loop, child, _EXIT_GRACE)
@@ -350,76 +341,3 @@ def _unpickle_outcomes(data: bytes, count: int) -> list[Outcome]:
 def _short_repr(value: object, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# --- The side that runs in the worker process ---------------------------------------
-
-
-def _child_main(
-    conn: multiprocessing.connection.Connection,
-    handler: Callable[[Any], Any],
-    announce_start: bool,
-) -> None:
-    # Ctrl-C reaches the whole process group. The parent decides how to stop,
-    # and a child that died of SIGINT would lose the items it was running.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        try:
-            message = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if message == _STOP_MESSAGE:
-            return
-        try:
-            items = pickle.loads(message)
-        except Exception as exc:
-            # Typically a class that the worker process cannot import.
-            error = RuntimeError(
-                f"worker process cannot unpickle the items ({type(exc).__name__}: {exc}); "
-                "make sure their classes are importable by module name"
-            )
-            conn.send_bytes(pickle.dumps((False, error, traceback.format_exc())))
-            continue
-        if announce_start:
-            conn.send_bytes(_STARTED_MESSAGE)
-        results = [_call(handler, item) for item in items]
-        conn.send_bytes(_pickle_results(results))
-
-
-def _call(handler: Callable[[Any], Any], item: Any) -> tuple[bool, Any, str | None]:
-    try:
-        return (True, handler(item), None)
-    except BaseException as exc:  # reported to the parent as the attempt's error
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, Exception):
-            wrapped = RuntimeError(f"handler raised {type(exc).__name__}: {exc}")
-            return (False, wrapped, traceback.format_exc())
-        return (False, exc, traceback.format_exc())
-
-
-def _pickle_results(results: list[tuple[bool, Any, str | None]]) -> bytes:
-    """Pickle a reply of outcomes, replacing values that cannot cross the pipe.
-
-    Results are only pickled. Exceptions are also unpickled here, because an
-    exception class whose constructor takes extra arguments pickles fine but
-    fails to unpickle in the parent.
-    """
-    if all(ok for ok, _, _ in results):
-        try:
-            return pickle.dumps((True, results, None), pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            pass
-    safe = []
-    for ok, value, remote_traceback in results:
-        try:
-            data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-            if not ok:
-                pickle.loads(data)
-        except Exception as exc:
-            what = "result" if ok else f"exception {type(value).__name__}: {value}"
-            value = RuntimeError(
-                f"the handler's {what} cannot be pickled back to the parent "
-                f"({type(exc).__name__}: {exc}); return or raise picklable values"
-            )
-            ok = False
-        safe.append((ok, value, remote_traceback))
-    return pickle.dumps((True, safe, None), pickle.HIGHEST_PROTOCOL)
