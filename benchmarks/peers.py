@@ -9,11 +9,10 @@ that environment while its list of requirements is unchanged.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
-from .reference import find_base_python, run_install_step
+from .reference import create_venv
 
 __all__ = ["PEER_PACKAGES", "ensure_peers_python", "peer_versions"]
 
@@ -48,24 +47,7 @@ def ensure_peers_python(venvs_dir: Path, root: Path) -> Path:
     if python.exists() and marker.exists() and marker.read_text().splitlines() == requirements:
         return python
 
-    base_python = find_base_python()
-    logger.info("creating %s with %s", venv_dir, base_python)
-    if venv_dir.exists():
-        shutil.rmtree(venv_dir)
-    run_install_step([base_python, "-m", "venv", str(venv_dir)])
-    run_install_step(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            f"{root}[redis,postgres]",
-            *PEER_PACKAGES,
-        ]
-    )
+    create_venv(venv_dir, ["-e", f"{root}[redis,postgres]", *PEER_PACKAGES])
     marker.write_text("\n".join(requirements) + "\n")
     return python
 

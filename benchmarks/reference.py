@@ -46,22 +46,7 @@ def ensure_reference_python(venvs_dir: Path) -> Path:
     if python.exists() and _installed_version(python) == REFERENCE_VERSION:
         return python
 
-    base_python = find_base_python()
-    logger.info("creating %s with %s", venv_dir, base_python)
-    if venv_dir.exists():
-        shutil.rmtree(venv_dir)
-    run_install_step([base_python, "-m", "venv", str(venv_dir)])
-    run_install_step(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            f"prefactor-core=={REFERENCE_VERSION}",
-        ]
-    )
+    create_venv(venv_dir, [f"prefactor-core=={REFERENCE_VERSION}"])
 
     installed = _installed_version(python)
     if installed != REFERENCE_VERSION:
@@ -83,6 +68,26 @@ def _installed_version(python: Path) -> str | None:
     if completed.returncode != 0:
         return None
     return completed.stdout.strip()
+
+
+def create_venv(venv_dir: Path, pip_arguments: list[str]) -> Path:
+    """Create `venv_dir` anew and pip-install `pip_arguments` into it.
+
+    Returns:
+        The venv's Python interpreter.
+
+    Raises:
+        BenchmarkError: Creating the venv or installing failed.
+    """
+    python = venv_dir / "bin" / "python"
+    base_python = find_base_python()
+    logger.info("creating %s with %s", venv_dir, base_python)
+    if venv_dir.exists():
+        shutil.rmtree(venv_dir)
+    run_install_step([base_python, "-m", "venv", str(venv_dir)])
+    pip_install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run_install_step([*pip_install, *pip_arguments])
+    return python
 
 
 def find_base_python() -> str:
