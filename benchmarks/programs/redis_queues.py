@@ -56,7 +56,11 @@ async def _enqueue_arq(url: str, name: str, count: int) -> None:
     try:
         for start in range(0, count, ENQUEUE_CHUNK):
             batch = range(start, min(count, start + ENQUEUE_CHUNK))
-            await asyncio.gather(*(pool.enqueue_job("noop_async", n) for n in batch))
+            # Job ids that contain the run's name let _delete_keys find the
+            # result keys, which arq names after the job id only.
+            await asyncio.gather(
+                *(pool.enqueue_job("noop_async", n, _job_id=f"{name}-{n}") for n in batch)
+            )
     finally:
         await pool.aclose()
 
@@ -68,7 +72,10 @@ def _enqueue_rq(url: str, name: str, count: int) -> None:
     queue = Queue(name, connection=connection)
     for start in range(0, count, ENQUEUE_CHUNK):
         batch = range(start, min(count, start + ENQUEUE_CHUNK))
-        queue.enqueue_many([Queue.prepare_data("redis_worker.noop", args=(n,)) for n in batch])
+        jobs = [
+            Queue.prepare_data("redis_worker.noop", args=(n,), job_id=f"{name}-{n}") for n in batch
+        ]
+        queue.enqueue_many(jobs)
     connection.close()
 
 
