@@ -182,8 +182,8 @@ class Workload:
             completed, run once in the parent before the repeats (for
             example to calibrate a CPU-bound handler).
         check_services: Optional function that returns why the workload
-            cannot run (such as a server that rejects connections), or None
-            when it can; every program is skipped with that reason.
+            cannot run, such as a server that rejects connections, or None
+            when it can. Every program is then skipped with that reason.
     """
 
     name: str

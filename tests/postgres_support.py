@@ -18,7 +18,7 @@ def unique_queue_name(label: str) -> str:
 
 
 async def server_available() -> bool:
-    """Return whether the test server answers within 2 seconds."""
+    """Return whether the test server accepts a connection within 2 seconds."""
     try:
         connection = await asyncpg.connect(DSN, timeout=2)
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):

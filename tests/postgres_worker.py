@@ -6,7 +6,7 @@ Receives items from the queue at URL and appends a line per event to OUTPUT:
 "start ITEM" before handling and "done ITEM" after, both flushed before the
 item is acknowledged. The item named by --slow takes --slow-seconds to
 handle. SIGTERM closes the queue, and the process exits 0 once the
-deliveries it holds are settled.
+deliveries it has taken are settled.
 """
 
 from __future__ import annotations

@@ -414,7 +414,7 @@ async def test_stop_timeout_reports_unfinished() -> None:
     with pytest.raises(ExecutorStopTimeout) as caught:
         await executor.stop(timeout=0.1)
 
-    # One worker holds "first"; "second" is in its batch or still queued.
+    # One worker is running "first", and "second" is in its batch or still queued.
     assert "first" in caught.value.unfinished
     assert len(caught.value.unfinished) + caught.value.queued == 2
     assert "call stop() again" in str(caught.value)
@@ -679,7 +679,7 @@ async def test_logs_start_stop_and_retries(caplog: pytest.LogCaptureFixture) -> 
 
 
 class BatchCountingQueue(InMemoryQueue[int]):
-    """In-memory queue that asks for batches, as a networked queue would."""
+    """In-memory queue that requests batches, as a networked queue would."""
 
     preferred_batch = 16
 

@@ -124,7 +124,7 @@ async def test_executor_stop_finishes_taken_items(stream_name: str) -> None:
 @pytest.mark.timeout(30)
 async def test_drain_sees_other_consumer_empty_stream(stream_name: str) -> None:
     # Executor B takes every item, and executor A's drain() must still return
-    # although none of A's workers ever sees the stream change.
+    # although none of A's workers receives an item or changes state.
     taken_by_b: list[int] = []
     release_b = asyncio.Event()
 

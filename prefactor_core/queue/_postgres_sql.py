@@ -106,7 +106,7 @@ class Statements:
         """Lease up to $1 due rows to lease $2 for $3 seconds and return them.
 
         One extra row, whose item columns are NULL, carries three figures
-        taken from the snapshot before the claim. `due_ids` holds the ids of
+        taken from the snapshot before the claim. `due_ids` contains the ids of
         up to $4 due rows, the claimed ones included. `scheduled` counts the
         unleased rows waiting for a later `run_at`, up to $4. `next_in` is
         the number of seconds until the earliest `run_at`.

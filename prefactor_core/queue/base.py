@@ -105,7 +105,7 @@ class Queue(ABC, Generic[T]):
     @property
     @abstractmethod
     def closed(self) -> bool:
-        """Whether `close` has been called."""
+        """True once `close` has been called."""
 
     # The delivery step. The defaults delegate to `get` and do nothing on
     # acknowledgement, which is right for a queue that drops an item as

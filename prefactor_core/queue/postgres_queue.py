@@ -527,7 +527,7 @@ class PostgresQueue(Queue[T]):
         if blob is not None:
             if self._serializer != "pickle":
                 raise _MalformedRowError(
-                    "malformed row: it holds a pickled payload, but the queue was opened "
+                    "malformed row: it contains a pickled payload, but the queue was opened "
                     "with serializer='json'"
                 )
             try:
